@@ -1,0 +1,272 @@
+//! The mutable state behind `HnswIndex`: graph, slots, tombstones and posting lists.
+
+use std::collections::{HashMap, HashSet};
+
+use anndists::dist::Distance;
+use hnsw_rs::hnsw::Hnsw;
+
+use super::HnswParams;
+use crate::{
+    backend::exact::{brute_force, dot, normalized},
+    model::{Filter, FilterFields, Hit, IndexEntry, MemoryId, VectorQuery},
+};
+
+/// `1 - dot(a, b)` for unit vectors, never negative.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct UnitCosine;
+
+impl Distance<f32> for UnitCosine {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - dot(va, vb)).max(0.0)
+    }
+}
+
+struct Slot {
+    id: MemoryId,
+    vector: Vec<f32>,
+    fields: FilterFields,
+}
+
+/// Which scope field a posting list is about.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Field {
+    Namespace,
+    User,
+    Agent,
+    Session,
+}
+
+fn scope_terms(fields: &FilterFields) -> impl Iterator<Item = (Field, &str)> {
+    let s = &fields.scope;
+    [
+        Some((Field::Namespace, s.namespace.as_str())),
+        s.user_id.as_deref().map(|v| (Field::User, v)),
+        s.agent_id.as_deref().map(|v| (Field::Agent, v)),
+        s.session_id.as_deref().map(|v| (Field::Session, v)),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+fn filter_terms(filter: &Filter) -> Vec<(Field, &str)> {
+    [
+        filter.namespace.as_deref().map(|v| (Field::Namespace, v)),
+        filter.user_id.as_deref().map(|v| (Field::User, v)),
+        filter.agent_id.as_deref().map(|v| (Field::Agent, v)),
+        filter.session_id.as_deref().map(|v| (Field::Session, v)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}
+
+pub(super) struct State {
+    params: HnswParams,
+    graph: Hnsw<'static, f32, UnitCosine>,
+    slots: Vec<Option<Slot>>,
+    by_id: HashMap<MemoryId, usize>,
+    postings: HashMap<(Field, String), HashSet<usize>>,
+}
+
+fn new_graph(params: &HnswParams, capacity: usize) -> Hnsw<'static, f32, UnitCosine> {
+    Hnsw::new(
+        params.m,
+        capacity.max(1024),
+        16,
+        params.ef_construction,
+        UnitCosine,
+    )
+}
+
+impl State {
+    pub(super) fn new(params: HnswParams) -> Self {
+        Self {
+            graph: new_graph(&params, 0),
+            params,
+            slots: Vec::new(),
+            by_id: HashMap::new(),
+            postings: HashMap::new(),
+        }
+    }
+
+    pub(super) fn live(&self) -> usize {
+        self.by_id.len()
+    }
+
+    fn dead(&self) -> usize {
+        self.slots.len() - self.by_id.len()
+    }
+
+    pub(super) fn clear(&mut self) {
+        *self = Self::new(self.params);
+    }
+
+    fn remove(&mut self, id: &MemoryId) {
+        if let Some(slot_no) = self.by_id.remove(id) {
+            if let Some(slot) = self.slots[slot_no].take() {
+                for (f, v) in scope_terms(&slot.fields) {
+                    if let Some(set) = self.postings.get_mut(&(f, v.to_owned())) {
+                        set.remove(&slot_no);
+                        if set.is_empty() {
+                            self.postings.remove(&(f, v.to_owned()));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn upsert(&mut self, entries: Vec<IndexEntry>) {
+        let mut fresh = Vec::with_capacity(entries.len());
+        for e in entries {
+            let vector = normalized(&e.vector);
+            if let Some(slot) = self.by_id.get(&e.id).and_then(|&n| self.slots[n].as_ref()) {
+                if slot.vector == vector && slot.fields == e.fields {
+                    continue; // unchanged: nothing to do
+                }
+            }
+            self.remove(&e.id);
+            let slot_no = self.slots.len();
+            for (f, v) in scope_terms(&e.fields) {
+                self.postings
+                    .entry((f, v.to_owned()))
+                    .or_default()
+                    .insert(slot_no);
+            }
+            self.by_id.insert(e.id, slot_no);
+            self.slots.push(Some(Slot {
+                id: e.id,
+                vector,
+                fields: e.fields,
+            }));
+            fresh.push(slot_no);
+        }
+        if self.dead() > 1024 && self.dead() > self.live() {
+            self.compact();
+        } else {
+            self.insert_into_graph(&fresh);
+        }
+    }
+
+    pub(super) fn delete(&mut self, ids: &[MemoryId]) {
+        for id in ids {
+            self.remove(id);
+        }
+        if self.dead() > 1024 && self.dead() > self.live() {
+            self.compact();
+        }
+    }
+
+    fn insert_into_graph(&self, slot_nos: &[usize]) {
+        let data: Vec<(&Vec<f32>, usize)> = slot_nos
+            .iter()
+            .filter_map(|&n| self.slots[n].as_ref().map(|s| (&s.vector, n)))
+            .collect();
+        if data.len() >= 64 {
+            self.graph.parallel_insert(&data);
+        } else {
+            for (v, n) in data {
+                self.graph.insert((v.as_slice(), n));
+            }
+        }
+    }
+
+    /// Rebuilds the graph from live slots only, reclaiming tombstones.
+    fn compact(&mut self) {
+        let live: Vec<Slot> = self.slots.drain(..).flatten().collect();
+        self.by_id.clear();
+        self.postings.clear();
+        self.graph = new_graph(&self.params, live.len());
+        let entries = live
+            .into_iter()
+            .map(|s| IndexEntry {
+                id: s.id,
+                vector: s.vector,
+                fields: s.fields,
+            })
+            .collect();
+        self.upsert(entries);
+    }
+
+    /// Slots that may match the scope part of `filter`, or `None` for "all".
+    fn candidates(&self, filter: &Filter) -> Option<Vec<usize>> {
+        let terms = filter_terms(filter);
+        if terms.is_empty() {
+            return None;
+        }
+        let mut sets = Vec::with_capacity(terms.len());
+        for (f, v) in terms {
+            match self.postings.get(&(f, v.to_owned())) {
+                Some(set) => sets.push(set),
+                None => return Some(Vec::new()),
+            }
+        }
+        sets.sort_by_key(|s| s.len());
+        let (first, rest) = sets.split_first()?;
+        Some(
+            first
+                .iter()
+                .copied()
+                .filter(|n| rest.iter().all(|s| s.contains(n)))
+                .collect(),
+        )
+    }
+
+    fn exact_over(&self, q: &VectorQuery, slot_nos: impl Iterator<Item = usize>) -> Vec<Hit> {
+        brute_force(
+            q,
+            slot_nos.filter_map(|n| {
+                self.slots[n]
+                    .as_ref()
+                    .map(|s| (s.id, s.vector.as_slice(), &s.fields))
+            }),
+        )
+    }
+
+    pub(super) fn search(&self, q: &VectorQuery) -> Vec<Hit> {
+        if q.k == 0 || self.by_id.is_empty() {
+            return Vec::new();
+        }
+        let q = VectorQuery {
+            vector: normalized(&q.vector),
+            ..q.clone()
+        };
+        let candidates = self.candidates(&q.filter);
+        if let Some(c) = &candidates {
+            if c.len() <= self.params.exact_threshold.max(q.k) {
+                return self.exact_over(&q, c.iter().copied());
+            }
+        }
+        let predicate = |n: &usize| {
+            self.slots
+                .get(*n)
+                .and_then(Option::as_ref)
+                .is_some_and(|s| q.filter.matches(&s.fields, q.now))
+        };
+        let ef = self.params.ef_search.max(q.k);
+        let found = self
+            .graph
+            .search_filter(&q.vector, q.k, ef, Some(&predicate));
+        if found.len() < q.k {
+            // The graph could not reach k matches: fall back to exact search.
+            return match candidates {
+                Some(c) => self.exact_over(&q, c.into_iter()),
+                None => self.exact_over(&q, 0..self.slots.len()),
+            };
+        }
+        let mut hits: Vec<Hit> = found
+            .iter()
+            .filter_map(|n| {
+                self.slots[n.d_id].as_ref().map(|s| Hit {
+                    id: s.id,
+                    score: dot(&q.vector, &s.vector),
+                })
+            })
+            .collect();
+        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        if let Some(min) = q.min_score {
+            hits.retain(|h| h.score >= min);
+        }
+        hits
+    }
+}

@@ -1,0 +1,144 @@
+//! SQLite storage through sqlx: WAL mode, migrations embedded in the binary.
+
+mod rows;
+mod store;
+
+use std::{str::FromStr, time::Duration};
+
+use sqlx::{
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+    SqlitePool,
+};
+
+use crate::{Error, Result};
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+
+/// The SQLite store. Several processes may open the same file at once.
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    location: String,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub async fn open_path(path: &std::path::Path) -> Result<Self> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            tokio::fs::create_dir_all(dir).await.map_err(|e| {
+                Error::invalid_input(
+                    "store",
+                    format!("cannot create data directory {}: {e}", dir.display()),
+                )
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true);
+        Self::connect(opts, 8, path.display().to_string()).await
+    }
+
+    /// Opens from a `sqlite://path` or `sqlite::memory:` URL.
+    pub async fn open_url(url: &str) -> Result<Self> {
+        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+            return Self::in_memory().await;
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| Error::invalid_input("store", format!("{url:?} is not a sqlite URL")))?;
+        let path = path.split('?').next().unwrap_or(path);
+        Self::open_path(std::path::Path::new(path)).await
+    }
+
+    /// A private in-memory database (for tests and throw-away use).
+    pub async fn in_memory() -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str("sqlite::memory:").map_err(map_err)?;
+        Self::connect(opts, 1, ":memory:".into()).await
+    }
+
+    async fn connect(opts: SqliteConnectOptions, max: u32, location: String) -> Result<Self> {
+        let opts = opts
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(opts)
+            .await
+            .map_err(|e| Error::unavailable("sqlite", format!("cannot open {location}: {e}")))?;
+        let store = Self { pool, location };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+            sqlx::raw_sql(sql)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::raw_sql(&format!("PRAGMA user_version = {version}"))
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+}
+
+/// Translates sqlx errors into Omnex errors at the boundary.
+pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::unavailable("sqlite", e)
+        }
+        sqlx::Error::Database(db) => {
+            let msg = db.message();
+            if msg.contains("locked") || msg.contains("busy") {
+                Error::unavailable("sqlite", e)
+            } else {
+                Error::internal("sqlite", e)
+            }
+        }
+        _ => Error::internal("sqlite", e),
+    }
+}
+
+#[cfg(test)]
+mod conformance {
+    crate::store_conformance!(async { Some(super::SqliteStore::in_memory().await.unwrap()) });
+
+    mod on_disk {
+        crate::store_conformance!(async {
+            let dir = tempfile::tempdir().unwrap();
+            let store = super::super::SqliteStore::open_path(&dir.path().join("t.db"))
+                .await
+                .unwrap();
+            std::mem::forget(dir);
+            Some(store)
+        });
+    }
+}

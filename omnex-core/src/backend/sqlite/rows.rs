@@ -1,0 +1,88 @@
+//! Row <-> model conversions and cursor encoding for SQLite.
+
+use sqlx::{sqlite::SqliteRow, Row};
+
+use super::map_err;
+use crate::{
+    model::{from_micros, Context, FilterFields, IndexEntry, Memory, MemoryId, Metadata, Scope},
+    Error, Result,
+};
+
+pub(super) const MEMORY_COLUMNS: &str =
+    "id, namespace, user_id, agent_id, session_id, content, metadata, embedding, created_at, updated_at, expires_at";
+
+pub(super) const CONTEXT_COLUMNS: &str =
+    "namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
+
+pub(super) fn vector_to_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+pub(super) fn blob_to_vector(b: &[u8]) -> Vec<f32> {
+    b.chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::internal("sqlite", format!("stored {what} is unreadable: {e}"))
+}
+
+pub(super) fn memory_from_row(row: &SqliteRow) -> Result<Memory> {
+    let id: String = row.try_get("id").map_err(map_err)?;
+    let metadata: String = row.try_get("metadata").map_err(map_err)?;
+    let embedding: Vec<u8> = row.try_get("embedding").map_err(map_err)?;
+    let expires_at: Option<i64> = row.try_get("expires_at").map_err(map_err)?;
+    Ok(Memory {
+        id: MemoryId::parse(&id).map_err(|e| corrupt("memory id", e))?,
+        content: row.try_get("content").map_err(map_err)?,
+        embedding: blob_to_vector(&embedding),
+        metadata: serde_json::from_str::<Metadata>(&metadata)
+            .map_err(|e| corrupt("metadata", e))?,
+        scope: Scope {
+            namespace: row.try_get("namespace").map_err(map_err)?,
+            user_id: row.try_get("user_id").map_err(map_err)?,
+            agent_id: row.try_get("agent_id").map_err(map_err)?,
+            session_id: row.try_get("session_id").map_err(map_err)?,
+        },
+        created_at: from_micros(row.try_get("created_at").map_err(map_err)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(map_err)?),
+        expires_at: expires_at.map(from_micros),
+    })
+}
+
+pub(super) fn index_entry_from_row(row: &SqliteRow) -> Result<IndexEntry> {
+    let m = memory_from_row(row)?;
+    Ok(IndexEntry {
+        id: m.id,
+        vector: m.embedding,
+        fields: FilterFields {
+            scope: m.scope,
+            metadata: m.metadata,
+            expires_at: m.expires_at,
+        },
+    })
+}
+
+pub(super) fn context_from_row(row: &SqliteRow) -> Result<Context> {
+    let id: String = row.try_get("id").map_err(map_err)?;
+    let value: String = row.try_get("value").map_err(map_err)?;
+    let tags: String = row.try_get("tags").map_err(map_err)?;
+    let version: i64 = row.try_get("version").map_err(map_err)?;
+    let expires_at: Option<i64> = row.try_get("expires_at").map_err(map_err)?;
+    Ok(Context {
+        id: uuid::Uuid::parse_str(&id).map_err(|e| corrupt("context id", e))?,
+        namespace: row.try_get("namespace").map_err(map_err)?,
+        key: row.try_get("key").map_err(map_err)?,
+        value: serde_json::from_str(&value).map_err(|e| corrupt("context value", e))?,
+        tags: serde_json::from_str(&tags).map_err(|e| corrupt("tags", e))?,
+        created_at: from_micros(row.try_get("created_at").map_err(map_err)?),
+        updated_at: from_micros(row.try_get("updated_at").map_err(map_err)?),
+        version: u64::try_from(version).unwrap_or_default(),
+        expires_at: expires_at.map(from_micros),
+    })
+}
+
+pub(super) fn json_text<T: serde::Serialize + ?Sized>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| Error::internal("sqlite", e))
+}

@@ -1,0 +1,529 @@
+//! `Store` for SQLite.
+
+use async_trait::async_trait;
+use sqlx::{QueryBuilder, Row, Sqlite};
+
+use super::{
+    map_err,
+    rows::{
+        context_from_row, index_entry_from_row, json_text, memory_from_row, vector_to_blob,
+        CONTEXT_COLUMNS, MEMORY_COLUMNS,
+    },
+    SqliteStore,
+};
+use crate::{
+    error::Entity,
+    model::{
+        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
+        ChangeFeed, Context, Filter, IndexEntry, ListContexts, ListMemories, Memory, MemoryId,
+        Page, Precondition, Timestamp,
+    },
+    store::{Purged, Store},
+    validate, Error, Result,
+};
+
+const PRUNED_THROUGH: &str = "changes_pruned_through";
+
+fn conflict(ctx_ns: &str, key: &str, detail: String) -> Error {
+    Error::Conflict {
+        entity: Entity::Context,
+        id: format!("{ctx_ns}/{key}"),
+        detail,
+    }
+}
+
+fn check_precondition(
+    ns: &str,
+    key: &str,
+    expect: Precondition,
+    current: Option<u64>,
+) -> Result<()> {
+    match (expect, current) {
+        (Precondition::None, _) | (Precondition::Absent, None) => Ok(()),
+        (Precondition::Absent, Some(v)) => {
+            Err(conflict(ns, key, format!("already exists at version {v}")))
+        }
+        (Precondition::Version(want), Some(have)) if want == have => Ok(()),
+        (Precondition::Version(want), Some(have)) => Err(conflict(
+            ns,
+            key,
+            format!("if_version is {want} but the stored version is {have}"),
+        )),
+        (Precondition::Version(want), None) => Err(conflict(
+            ns,
+            key,
+            format!("if_version is {want} but nothing is stored"),
+        )),
+    }
+}
+
+/// Appends `AND <filter>` conditions on the memories table.
+fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &Filter, now_us: i64) {
+    qb.push(" AND (expires_at IS NULL OR expires_at > ")
+        .push_bind(now_us)
+        .push(")");
+    for (col, v) in [
+        ("namespace", &filter.namespace),
+        ("user_id", &filter.user_id),
+        ("agent_id", &filter.agent_id),
+        ("session_id", &filter.session_id),
+    ] {
+        if let Some(v) = v {
+            qb.push(format!(" AND {col} = ")).push_bind(v.clone());
+        }
+    }
+    for (k, v) in &filter.metadata {
+        let path = format!("$.\"{k}\"");
+        qb.push(" AND json_type(metadata, ").push_bind(path.clone());
+        match v {
+            serde_json::Value::Null => {
+                qb.push(") = 'null'");
+            }
+            serde_json::Value::Bool(b) => {
+                qb.push(if *b { ") = 'true'" } else { ") = 'false'" });
+            }
+            serde_json::Value::Number(n) => {
+                qb.push(") IN ('integer', 'real') AND json_extract(metadata, ")
+                    .push_bind(path)
+                    .push(") = ")
+                    .push_bind(n.as_f64().unwrap_or(f64::NAN));
+            }
+            serde_json::Value::String(s) => {
+                qb.push(") = 'text' AND json_extract(metadata, ")
+                    .push_bind(path)
+                    .push(") = ")
+                    .push_bind(s.clone());
+            }
+            // Rejected by validation; never matches if it gets here.
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                qb.push(") = 'never'");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let now_us = to_micros(now());
+        let existing = sqlx::query(&format!(
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = ? AND key = ? \
+             AND (expires_at IS NULL OR expires_at > ?)"
+        ))
+        .bind(&ctx.namespace)
+        .bind(&ctx.key)
+        .bind(now_us)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .map(|r| context_from_row(&r))
+        .transpose()?;
+        check_precondition(
+            &ctx.namespace,
+            &ctx.key,
+            expect,
+            existing.as_ref().map(|c| c.version),
+        )?;
+        let mut stored = ctx.clone();
+        if let Some(old) = &existing {
+            stored.id = old.id;
+            stored.created_at = old.created_at;
+            stored.version = old.version + 1;
+        } else {
+            stored.version = 1;
+        }
+        sqlx::query(
+            "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
+             tags = excluded.tags, created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             version = excluded.version, expires_at = excluded.expires_at",
+        )
+        .bind(&stored.namespace)
+        .bind(&stored.key)
+        .bind(stored.id.to_string())
+        .bind(json_text(&stored.value)?)
+        .bind(json_text(&stored.tags)?)
+        .bind(to_micros(stored.created_at))
+        .bind(to_micros(stored.updated_at))
+        .bind(i64::try_from(stored.version).unwrap_or(i64::MAX))
+        .bind(stored.expires_at.map(to_micros))
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(stored)
+    }
+
+    async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>> {
+        sqlx::query(&format!(
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = ? AND key = ? \
+             AND (expires_at IS NULL OR expires_at > ?)"
+        ))
+        .bind(namespace)
+        .bind(key)
+        .bind(to_micros(now()))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(|r| context_from_row(&r))
+        .transpose()
+    }
+
+    async fn delete_context(
+        &self,
+        namespace: &str,
+        key: &str,
+        expect: Precondition,
+    ) -> Result<bool> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM contexts WHERE namespace = ? AND key = ? \
+             AND (expires_at IS NULL OR expires_at > ?)",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(to_micros(now()))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let current = current.map(|v| u64::try_from(v).unwrap_or_default());
+        check_precondition(namespace, key, expect, current)?;
+        let done = sqlx::query("DELETE FROM contexts WHERE namespace = ? AND key = ?")
+            .bind(namespace)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(current.is_some() && done.rows_affected() > 0)
+    }
+
+    async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>> {
+        let limit = validate::page_limit(req.limit)?;
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE (expires_at IS NULL OR expires_at > "
+        ));
+        qb.push_bind(to_micros(now())).push(")");
+        if let Some(ns) = &req.namespace {
+            qb.push(" AND namespace = ").push_bind(ns.clone());
+        }
+        if let Some(prefix) = &req.prefix {
+            qb.push(" AND substr(key, 1, length(")
+                .push_bind(prefix.clone())
+                .push(")) = ")
+                .push_bind(prefix.clone());
+        }
+        if let Some(tag) = &req.tag {
+            qb.push(" AND EXISTS (SELECT 1 FROM json_each(contexts.tags) WHERE json_each.value = ")
+                .push_bind(tag.clone())
+                .push(")");
+        }
+        if let Some(cursor) = &req.cursor {
+            let (ns, key) = decode_context_cursor(cursor)?;
+            qb.push(" AND (namespace, key) > (")
+                .push_bind(ns)
+                .push(", ")
+                .push_bind(key)
+                .push(")");
+        }
+        qb.push(" ORDER BY namespace, key LIMIT ")
+            .push_bind((limit + 1) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let mut items = rows
+            .iter()
+            .map(context_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items
+                .last()
+                .map(|c| encode_context_cursor(&c.namespace, &c.key))
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn put_memories(&self, batch: &[Memory]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let at = to_micros(now());
+        for m in batch {
+            sqlx::query(&format!(
+                "INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ))
+            .bind(m.id.to_string())
+            .bind(&m.scope.namespace)
+            .bind(&m.scope.user_id)
+            .bind(&m.scope.agent_id)
+            .bind(&m.scope.session_id)
+            .bind(&m.content)
+            .bind(json_text(&m.metadata)?)
+            .bind(vector_to_blob(&m.embedding))
+            .bind(to_micros(m.created_at))
+            .bind(to_micros(m.updated_at))
+            .bind(m.expires_at.map(to_micros))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
+                .bind(m.id.to_string())
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_memories(&self, ids: &[MemoryId]) -> Result<Vec<Memory>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut found = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let mut qb = QueryBuilder::<Sqlite>::new(format!(
+                "SELECT {MEMORY_COLUMNS} FROM memories WHERE (expires_at IS NULL OR expires_at > "
+            ));
+            qb.push_bind(to_micros(now())).push(") AND id IN (");
+            let mut sep = qb.separated(", ");
+            for id in chunk {
+                sep.push_bind(id.to_string());
+            }
+            qb.push(")");
+            for row in qb.build().fetch_all(&self.pool).await.map_err(map_err)? {
+                let m = memory_from_row(&row)?;
+                found.insert(m.id, m);
+            }
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let at = to_micros(now());
+        let mut deleted = 0;
+        for id in ids {
+            let done = sqlx::query("DELETE FROM memories WHERE id = ?")
+                .bind(id.to_string())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if done.rows_affected() > 0 {
+                deleted += done.rows_affected();
+                sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
+                    .bind(id.to_string())
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            }
+        }
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted)
+    }
+
+    async fn list_memories(&self, req: &ListMemories) -> Result<Page<Memory>> {
+        let limit = validate::page_limit(req.limit)?;
+        let mut qb = QueryBuilder::<Sqlite>::new(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE 1 = 1"
+        ));
+        push_filter(&mut qb, &req.filter, to_micros(now()));
+        if let Some(cursor) = &req.cursor {
+            let after = decode_memory_cursor(cursor)?;
+            qb.push(" AND id > ").push_bind(after.to_string());
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind((limit + 1) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let mut items = rows
+            .iter()
+            .map(memory_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(|m| m.id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    async fn scan_index_entries(
+        &self,
+        after: Option<MemoryId>,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE id > ? \
+             AND (expires_at IS NULL OR expires_at > ?) ORDER BY id LIMIT ?"
+        ))
+        .bind(after.map(|a| a.to_string()).unwrap_or_default())
+        .bind(to_micros(now()))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter().map(index_entry_from_row).collect()
+    }
+
+    async fn head_seq(&self) -> Result<i64> {
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT max(seq) FROM (SELECT max(seq) AS seq FROM memory_changes \
+             UNION ALL SELECT seq FROM sqlite_sequence WHERE name = 'memory_changes')",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map(Option::unwrap_or_default)
+        .map_err(map_err)
+    }
+
+    async fn changes_since(&self, after: i64, limit: usize) -> Result<ChangeFeed> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        let pruned: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(PRUNED_THROUGH)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(map_err)?;
+        let pruned: i64 = pruned.and_then(|p| p.parse().ok()).unwrap_or(0);
+        if after < pruned {
+            return Ok(ChangeFeed {
+                changes: Vec::new(),
+                reset: true,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT seq, memory_id FROM memory_changes WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(map_err)?;
+        let changes = rows
+            .iter()
+            .map(|r| {
+                let id: String = r.try_get("memory_id").map_err(map_err)?;
+                Ok(Change {
+                    seq: r.try_get("seq").map_err(map_err)?,
+                    id: MemoryId::parse(&id)?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ChangeFeed {
+            changes,
+            reset: false,
+        })
+    }
+
+    async fn prune_changes(&self, before: Timestamp) -> Result<u64> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) FROM memory_changes WHERE at < ?")
+                .bind(to_micros(before))
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let done = sqlx::query("DELETE FROM memory_changes WHERE seq <= ?")
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+            .bind(PRUNED_THROUGH)
+            .bind(last.to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<Purged> {
+        let now_us = to_micros(now);
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        let contexts =
+            sqlx::query("DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ?")
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        let ids: Vec<String> = sqlx::query_scalar(
+            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id",
+        )
+        .bind(now_us)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        for id in &ids {
+            sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
+                .bind(id)
+                .bind(now_us)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        }
+        tx.commit().await.map_err(map_err)?;
+        let memories = ids
+            .iter()
+            .map(|s| MemoryId::parse(s))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Purged { contexts, memories })
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+}

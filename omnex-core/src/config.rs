@@ -1,0 +1,172 @@
+//! `Config`: which backends Omnex opens, from code, a file or `OMNEX_*` variables.
+
+use std::{fmt, path::PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result};
+
+/// How to open Omnex. `Config::default()` is the embedded default: one data
+/// directory (`./omnex-data`) holding a SQLite database, an in-memory HNSW index
+/// rebuilt from it at startup, and the local all-MiniLM-L6-v2 embedder.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The data directory (default `./omnex-data`).
+    pub data_dir: PathBuf,
+    /// Store URL; default `sqlite://<data_dir>/omnex.db`. `sqlite::memory:` for a throw-away store.
+    pub store: Option<String>,
+    /// Vector index: `hnsw` (default) or `exact`.
+    pub index: String,
+    /// Embedder: `local` (all-MiniLM-L6-v2, default), `openai`, or an
+    /// OpenAI-compatible base URL such as `http://127.0.0.1:11434/v1?model=nomic-embed-text`.
+    pub embedder: String,
+    /// Cache: `memory` (default) or `none`.
+    pub cache: String,
+    /// Directory of the local model (`config.json`, `tokenizer.json`, `model.safetensors`).
+    pub model_dir: Option<PathBuf>,
+    /// Model name sent to an OpenAI-compatible server.
+    pub embedder_model: Option<String>,
+    /// API key for an OpenAI-compatible server (else `OPENAI_API_KEY`).
+    pub embedder_api_key: Option<String>,
+    /// Expected embedding dimension of a remote model (else learned from its first answer).
+    pub embedder_dimension: Option<usize>,
+    /// Seconds between sweeps of expired items (0 disables the background sweep).
+    pub sweep_interval_secs: u64,
+    /// Seconds the change log keeps entries for other processes to catch up.
+    pub change_retention_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./omnex-data"),
+            store: None,
+            index: "hnsw".into(),
+            embedder: "local".into(),
+            cache: "memory".into(),
+            model_dir: None,
+            embedder_model: None,
+            embedder_api_key: None,
+            embedder_dimension: None,
+            sweep_interval_secs: 60,
+            change_retention_secs: 3600,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("data_dir", &self.data_dir)
+            .field("store", &self.store.as_deref().map(redact_url))
+            .field("index", &self.index)
+            .field("embedder", &redact_url(&self.embedder))
+            .field("cache", &self.cache)
+            .field("model_dir", &self.model_dir)
+            .field("embedder_model", &self.embedder_model)
+            .field("embedder_dimension", &self.embedder_dimension)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Hides `user:password@` in URLs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_owned(),
+    }
+}
+
+impl Config {
+    /// The embedded default in `data_dir`.
+    pub fn with_data_dir(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            ..Self::default()
+        }
+    }
+
+    /// Defaults overridden by `OMNEX_DATA_DIR`, `OMNEX_STORE`, `OMNEX_INDEX`,
+    /// `OMNEX_EMBEDDER`, `OMNEX_CACHE`, `OMNEX_MODEL_DIR`, `OMNEX_EMBEDDER_MODEL`,
+    /// `OMNEX_EMBEDDER_API_KEY`, `OMNEX_EMBEDDER_DIMENSION`, `OMNEX_SWEEP_INTERVAL_SECS`.
+    pub fn from_env() -> Result<Self> {
+        let mut c = Self::default();
+        c.apply_env()?;
+        Ok(c)
+    }
+
+    /// Applies `OMNEX_*` variables over this config.
+    pub fn apply_env(&mut self) -> Result<()> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(v) = var("OMNEX_DATA_DIR") {
+            self.data_dir = v.into();
+        }
+        if let Some(v) = var("OMNEX_STORE") {
+            self.store = Some(v);
+        }
+        if let Some(v) = var("OMNEX_INDEX") {
+            self.index = v;
+        }
+        if let Some(v) = var("OMNEX_EMBEDDER") {
+            self.embedder = v;
+        }
+        if let Some(v) = var("OMNEX_CACHE") {
+            self.cache = v;
+        }
+        if let Some(v) = var("OMNEX_MODEL_DIR") {
+            self.model_dir = Some(v.into());
+        }
+        if let Some(v) = var("OMNEX_EMBEDDER_MODEL") {
+            self.embedder_model = Some(v);
+        }
+        if let Some(v) = var("OMNEX_EMBEDDER_API_KEY") {
+            self.embedder_api_key = Some(v);
+        }
+        if let Some(v) = var("OMNEX_EMBEDDER_DIMENSION") {
+            self.embedder_dimension = Some(v.parse().map_err(|_| {
+                Error::invalid_input("OMNEX_EMBEDDER_DIMENSION", format!("{v:?} is not a number"))
+            })?);
+        }
+        if let Some(v) = var("OMNEX_SWEEP_INTERVAL_SECS") {
+            self.sweep_interval_secs = v.parse().map_err(|_| {
+                Error::invalid_input(
+                    "OMNEX_SWEEP_INTERVAL_SECS",
+                    format!("{v:?} is not a number"),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
+    /// The store URL, defaulting to the SQLite file in the data directory.
+    pub fn store_url(&self) -> String {
+        self.store
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("omnex.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_one_data_directory() {
+        let c = Config::default();
+        assert_eq!(c.store_url(), "sqlite://./omnex-data/omnex.db");
+        assert_eq!(c.index, "hnsw");
+        assert_eq!(c.embedder, "local");
+    }
+
+    #[test]
+    fn debug_redacts_credentials() {
+        let c = Config {
+            store: Some("postgres://user:secret@db:5432/omnex".into()),
+            embedder_api_key: Some("sk-secret".into()),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The macros that stamp one `#[tokio::test]` per contract.
+
+/// Runs the [`Store`](crate::store::Store) suite against the store an async factory makes.
+#[macro_export]
+macro_rules! store_conformance {
+    ($make:expr) => {
+        $crate::__conformance!(store, $make;
+            context_roundtrip, context_replace_bumps_version, context_version_conflict,
+            context_delete, context_list_pages_no_gaps, context_list_filters, context_expired_invisible,
+            memory_batch_roundtrip, memory_upsert_replaces, memory_delete_counts,
+            memory_filter_by_scope, memory_filter_by_metadata, memory_list_pages_no_gaps,
+            memory_expired_invisible, change_log_records_writes, change_log_prune_resets,
+            scan_index_entries_pages, meta_roundtrip, invalid_cursor_is_invalid_input);
+    };
+}
+
+/// Runs the [`VectorIndex`](crate::index::VectorIndex) suite; the factory takes the dimension.
+#[macro_export]
+macro_rules! index_conformance {
+    ($make:expr) => {
+        $crate::__conformance!(index, ($make)(16);
+            nearest_first, update_never_stale, delete_removes, filter_is_prefilter,
+            filter_by_namespace_and_metadata, expired_excluded, min_score_applied,
+            dimension_mismatch_is_invalid_input, clear_and_len);
+        $crate::__conformance!(index, ($make)(64); matches_exact);
+    };
+}
+
+/// Runs the [`Cache`](crate::cache::Cache) suite.
+#[macro_export]
+macro_rules! cache_conformance {
+    ($make:expr) => {
+        $crate::__conformance!(cache, $make; set_get_delete, ttl_expires, overwrite);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance {
+    ($suite:ident, $make:expr; $($t:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $t() {
+            let Some(backend) = $make.await else {
+                eprintln!("SKIPPED {}::{}: backend not configured here", stringify!($suite), stringify!($t));
+                return;
+            };
+            $crate::conformance::$suite::$t(&backend).await;
+        }
+    )+};
+}

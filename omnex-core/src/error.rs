@@ -1,0 +1,205 @@
+//! The one error type of Omnex, with a stable machine-readable kind.
+
+use std::fmt;
+
+/// A boxed error used as the source of [`Error::Unavailable`] and [`Error::Internal`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Result alias used across Omnex.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What an error is about, for messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Entity {
+    /// A context (`namespace/key`).
+    Context,
+    /// A memory (by id).
+    Memory,
+    /// A model or its files.
+    Model,
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Context => "context",
+            Self::Memory => "memory",
+            Self::Model => "model",
+        })
+    }
+}
+
+/// Every error Omnex returns. Match on [`Error::kind`] rather than on variants.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The item does not exist (or has expired).
+    #[error("{entity} not found: {id}")]
+    NotFound {
+        /// What was looked up.
+        entity: Entity,
+        /// Its id or path.
+        id: String,
+    },
+    /// A precondition failed: a stale `if_version`, or the item already exists.
+    #[error("conflict on {entity} {id}: {detail}")]
+    Conflict {
+        /// What conflicted.
+        entity: Entity,
+        /// Its id or path.
+        id: String,
+        /// Why.
+        detail: String,
+    },
+    /// The caller sent something Omnex will not accept.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// The offending field.
+        field: &'static str,
+        /// What is wrong with it and what would be accepted.
+        reason: String,
+    },
+    /// The backend cannot do this.
+    #[error("{operation} is not supported by {backend}")]
+    Unsupported {
+        /// The operation asked for.
+        operation: &'static str,
+        /// The backend that cannot do it.
+        backend: &'static str,
+    },
+    /// A backend cannot be reached right now; retrying later may succeed.
+    #[error("{backend} is unavailable: {source}")]
+    Unavailable {
+        /// Which backend.
+        backend: &'static str,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+    /// A bug or an unexpected backend failure.
+    #[error("internal error in {backend}: {source}")]
+    Internal {
+        /// Which component.
+        backend: &'static str,
+        /// The underlying error.
+        #[source]
+        source: BoxError,
+    },
+}
+
+/// The stable classification of an [`Error`], shared by every frontend.
+///
+/// Deliberately exhaustive: adding a kind must break every frontend's `match`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// See [`Error::NotFound`].
+    NotFound,
+    /// See [`Error::Conflict`].
+    Conflict,
+    /// See [`Error::InvalidInput`].
+    InvalidInput,
+    /// See [`Error::Unsupported`].
+    Unsupported,
+    /// See [`Error::Unavailable`].
+    Unavailable,
+    /// See [`Error::Internal`].
+    Internal,
+}
+
+impl ErrorKind {
+    /// The stable wire code (`not_found`, `conflict`, ...), used by HTTP, MCP and Python.
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::InvalidInput => "invalid_input",
+            Self::Unsupported => "unsupported",
+            Self::Unavailable => "unavailable",
+            Self::Internal => "internal",
+        }
+    }
+}
+
+impl Error {
+    /// The stable kind of this error.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::Conflict { .. } => ErrorKind::Conflict,
+            Self::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Self::Unsupported { .. } => ErrorKind::Unsupported,
+            Self::Unavailable { .. } => ErrorKind::Unavailable,
+            Self::Internal { .. } => ErrorKind::Internal,
+        }
+    }
+
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Self::Unavailable { .. })
+    }
+
+    /// The field an [`Error::InvalidInput`] is about.
+    pub fn field(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// Builds an [`Error::InvalidInput`].
+    pub fn invalid_input(field: &'static str, reason: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            field,
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::NotFound`].
+    pub fn not_found(entity: Entity, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            entity,
+            id: id.into(),
+        }
+    }
+
+    /// Builds an [`Error::Internal`] from any error.
+    pub fn internal(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Internal {
+            backend,
+            source: source.into(),
+        }
+    }
+
+    /// Builds an [`Error::Unavailable`] from any error.
+    pub fn unavailable(backend: &'static str, source: impl Into<BoxError>) -> Self {
+        Self::Unavailable {
+            backend,
+            source: source.into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_stable() {
+        let all = [
+            (ErrorKind::NotFound, "not_found"),
+            (ErrorKind::Conflict, "conflict"),
+            (ErrorKind::InvalidInput, "invalid_input"),
+            (ErrorKind::Unsupported, "unsupported"),
+            (ErrorKind::Unavailable, "unavailable"),
+            (ErrorKind::Internal, "internal"),
+        ];
+        for (kind, code) in all {
+            assert_eq!(kind.code(), code);
+        }
+        let e = Error::invalid_input("content", "too long");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(e.field(), Some("content"));
+        assert!(!e.is_retryable());
+        assert!(Error::unavailable("sqlite", "down").is_retryable());
+    }
+}

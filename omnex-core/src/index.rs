@@ -1,0 +1,42 @@
+//! The vector-index trait.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::{
+    model::{Hit, IndexEntry, MemoryId, VectorQuery},
+    Result,
+};
+
+/// What an index can do beyond the mandatory contract (pre-filtering is mandatory).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IndexCapabilities {
+    /// The index is shared between processes and durable (a server such as Qdrant):
+    /// it does not need to be rebuilt from the store at startup.
+    pub shared: bool,
+    /// Results are exact (brute force), not approximate.
+    pub exact: bool,
+}
+
+/// A vector index with filtered top-k search by cosine similarity.
+#[async_trait]
+pub trait VectorIndex: Send + Sync + fmt::Debug + 'static {
+    /// A short name of the backend.
+    fn name(&self) -> &'static str;
+    /// The dimension every vector must have.
+    fn dimension(&self) -> usize;
+    /// What this index can do.
+    fn capabilities(&self) -> IndexCapabilities;
+    /// Inserts or replaces entries. A replaced entry's old vector is never returned again.
+    async fn upsert(&self, entries: &[IndexEntry]) -> Result<()>;
+    /// Removes entries; unknown ids are ignored.
+    async fn delete(&self, ids: &[MemoryId]) -> Result<()>;
+    /// The `k` best entries passing `q.filter`, best first. The filter is applied
+    /// inside the search: if at least `k` entries pass it, `k` are returned.
+    async fn search(&self, q: &VectorQuery) -> Result<Vec<Hit>>;
+    /// Number of live entries.
+    async fn len(&self) -> Result<usize>;
+    /// Removes everything (a rebuild is `clear` then `upsert` from the store).
+    async fn clear(&self) -> Result<()>;
+}

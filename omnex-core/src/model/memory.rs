@@ -1,0 +1,322 @@
+use serde::{Deserialize, Serialize};
+
+use super::{Filter, FilterFields, MemoryId, Metadata, Timestamp};
+
+/// The namespace used when none is given.
+pub const DEFAULT_NAMESPACE: &str = "default";
+
+/// Who a memory belongs to: a namespace, and optionally a user, an agent and a session.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Scope {
+    /// The namespace (defaults to `"default"`).
+    #[serde(default = "default_namespace")]
+    pub namespace: String,
+    /// The user the memory is about or belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    /// The agent that keeps the memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
+    /// The conversation or run the memory comes from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+}
+
+fn default_namespace() -> String {
+    DEFAULT_NAMESPACE.to_owned()
+}
+
+impl Default for Scope {
+    fn default() -> Self {
+        Self {
+            namespace: default_namespace(),
+            user_id: None,
+            agent_id: None,
+            session_id: None,
+        }
+    }
+}
+
+impl Scope {
+    /// A scope in `namespace` with no user, agent or session.
+    pub fn namespace(ns: impl Into<String>) -> Self {
+        Self {
+            namespace: ns.into(),
+            ..Self::default()
+        }
+    }
+    /// Sets the user.
+    pub fn with_user(mut self, user: impl Into<String>) -> Self {
+        self.user_id = Some(user.into());
+        self
+    }
+    /// Sets the agent.
+    pub fn with_agent(mut self, agent: impl Into<String>) -> Self {
+        self.agent_id = Some(agent.into());
+        self
+    }
+    /// Sets the session.
+    pub fn with_session(mut self, session: impl Into<String>) -> Self {
+        self.session_id = Some(session.into());
+        self
+    }
+}
+
+/// A piece of natural-language memory with its embedding.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Memory {
+    /// UUIDv7 id.
+    pub id: MemoryId,
+    /// The text.
+    pub content: String,
+    /// The embedding of `content` (unit length for cosine indexes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub embedding: Vec<f32>,
+    /// A JSON object of caller data.
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// Who it belongs to.
+    #[serde(flatten)]
+    pub scope: Scope,
+    /// When it was added.
+    pub created_at: Timestamp,
+    /// When it was last changed.
+    pub updated_at: Timestamp,
+    /// When it expires, if ever.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+}
+
+impl Memory {
+    /// What an index needs of this memory.
+    pub fn index_entry(&self) -> IndexEntry {
+        IndexEntry {
+            id: self.id,
+            vector: self.embedding.clone(),
+            fields: FilterFields {
+                scope: self.scope.clone(),
+                metadata: self.metadata.clone(),
+                expires_at: self.expires_at,
+            },
+        }
+    }
+}
+
+/// The input of `Omnex::add_memory`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NewMemory {
+    /// The text to remember.
+    pub content: String,
+    /// Caller metadata (a JSON object).
+    #[serde(default)]
+    pub metadata: Metadata,
+    /// Who it belongs to.
+    #[serde(flatten)]
+    pub scope: Scope,
+    /// A precomputed embedding; when absent, the configured embedder computes it.
+    #[serde(default)]
+    pub embedding: Option<Vec<f32>>,
+    /// Absolute expiry time.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    /// Time to live in seconds (alternative to `expires_at`).
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+impl NewMemory {
+    /// A memory with this content in the default scope.
+    pub fn new(content: impl Into<String>) -> Self {
+        Self {
+            content: content.into(),
+            ..Self::default()
+        }
+    }
+    /// Sets the scope.
+    pub fn with_scope(mut self, scope: Scope) -> Self {
+        self.scope = scope;
+        self
+    }
+    /// Adds one metadata entry.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: serde_json::Value) -> Self {
+        self.metadata.insert(key.into(), value);
+        self
+    }
+    /// Supplies the embedding instead of computing it.
+    pub fn with_embedding(mut self, embedding: Vec<f32>) -> Self {
+        self.embedding = Some(embedding);
+        self
+    }
+    /// Expires the memory `seconds` from now.
+    pub fn with_ttl_seconds(mut self, seconds: u64) -> Self {
+        self.ttl_seconds = Some(seconds);
+        self
+    }
+}
+
+/// A partial update of a memory; absent fields are kept.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct MemoryUpdate {
+    /// New text (the memory is re-embedded).
+    #[serde(default)]
+    pub content: Option<String>,
+    /// New metadata (replaces the whole object).
+    #[serde(default)]
+    pub metadata: Option<Metadata>,
+    /// A precomputed embedding for the new content.
+    #[serde(default)]
+    pub embedding: Option<Vec<f32>>,
+    /// New expiry.
+    #[serde(default)]
+    pub expires_at: Option<Timestamp>,
+    /// New time to live in seconds from now.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+/// A listing of memories, ordered by id (creation time).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ListMemories {
+    /// Which memories.
+    #[serde(default)]
+    pub filter: Filter,
+    /// Page size (default 50, at most 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+}
+
+/// A semantic search over memories.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// The query text (embedded with the configured embedder).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// A query vector, instead of `query`.
+    #[serde(default)]
+    pub vector: Option<Vec<f32>>,
+    /// How many hits (default 10, at most 100).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Which memories may be returned.
+    #[serde(default)]
+    pub filter: Filter,
+    /// Drop hits scoring below this cosine similarity.
+    #[serde(default)]
+    pub min_score: Option<f32>,
+}
+
+impl SearchRequest {
+    /// A search for `query`.
+    pub fn query(query: impl Into<String>) -> Self {
+        Self {
+            query: Some(query.into()),
+            ..Self::default()
+        }
+    }
+    /// A search by vector.
+    pub fn vector(vector: Vec<f32>) -> Self {
+        Self {
+            vector: Some(vector),
+            ..Self::default()
+        }
+    }
+    /// Sets the number of hits.
+    pub fn with_limit(mut self, limit: usize) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+    /// Sets the filter.
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+    /// Sets the minimum score.
+    pub fn with_min_score(mut self, min_score: f32) -> Self {
+        self.min_score = Some(min_score);
+        self
+    }
+}
+
+/// A search result: a memory and its cosine similarity to the query.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchHit {
+    /// The memory.
+    pub memory: Memory,
+    /// Cosine similarity in [-1, 1], higher is closer.
+    pub score: f32,
+}
+
+/// What a vector index stores of a memory.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    /// The memory id.
+    pub id: MemoryId,
+    /// Its embedding.
+    pub vector: Vec<f32>,
+    /// What filters look at.
+    pub fields: FilterFields,
+}
+
+/// A vector search inside an index.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VectorQuery {
+    /// The query vector (unit length).
+    pub vector: Vec<f32>,
+    /// How many hits.
+    pub k: usize,
+    /// Pre-filter applied inside the search.
+    pub filter: Filter,
+    /// Drop hits below this score.
+    pub min_score: Option<f32>,
+    /// Items expiring at or before this instant are excluded.
+    pub now: Timestamp,
+}
+
+impl VectorQuery {
+    /// A top-`k` query with no filter.
+    pub fn new(vector: Vec<f32>, k: usize) -> Self {
+        Self {
+            vector,
+            k,
+            filter: Filter::default(),
+            min_score: None,
+            now: super::now(),
+        }
+    }
+    /// Sets the filter.
+    pub fn with_filter(mut self, filter: Filter) -> Self {
+        self.filter = filter;
+        self
+    }
+}
+
+/// An index hit: a memory id and its cosine similarity.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Hit {
+    /// The memory id.
+    pub id: MemoryId,
+    /// Cosine similarity, higher is closer.
+    pub score: f32,
+}
+
+/// One entry of a store's change log: memory `id` was written or deleted at `seq`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Change {
+    /// Position in the log (strictly increasing).
+    pub seq: i64,
+    /// The memory that changed.
+    pub id: MemoryId,
+}
+
+/// A slice of the change log.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeFeed {
+    /// Changes after the asked position, in order.
+    pub changes: Vec<Change>,
+    /// True when the log no longer holds every change after the asked position
+    /// (it was pruned): the reader must rebuild from a full scan.
+    pub reset: bool,
+}

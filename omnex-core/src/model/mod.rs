@@ -1,0 +1,39 @@
+//! The data model: contexts, memories, scopes, filters and pages.
+
+mod context;
+mod filter;
+mod id;
+mod memory;
+mod page;
+
+pub use context::{Context, ListContexts, Precondition, PutContext};
+pub use filter::{Filter, FilterFields};
+pub use id::MemoryId;
+pub use memory::{
+    Change, ChangeFeed, Hit, IndexEntry, ListMemories, Memory, MemoryUpdate, NewMemory, Scope,
+    SearchHit, SearchRequest, VectorQuery, DEFAULT_NAMESPACE,
+};
+pub use page::Page;
+pub(crate) use page::{decode_context_cursor, decode_memory_cursor, encode_context_cursor};
+
+/// A point in time (UTC, microsecond precision when stored).
+pub type Timestamp = chrono::DateTime<chrono::Utc>;
+
+/// A JSON object, used for memory metadata.
+pub type Metadata = serde_json::Map<String, serde_json::Value>;
+
+/// The current time, truncated to microseconds (the precision every store keeps).
+pub fn now() -> Timestamp {
+    use chrono::{SubsecRound, Utc};
+    Utc::now().trunc_subsecs(6)
+}
+
+/// Converts a timestamp to microseconds since the Unix epoch.
+pub fn to_micros(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+/// Converts microseconds since the Unix epoch to a timestamp.
+pub fn from_micros(us: i64) -> Timestamp {
+    chrono::DateTime::from_timestamp_micros(us).unwrap_or_default()
+}

@@ -1,0 +1,78 @@
+//! The storage trait: the source of truth for contexts and memories.
+
+use std::fmt;
+
+use async_trait::async_trait;
+
+use crate::{
+    model::{
+        ChangeFeed, Context, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
+        Precondition, Timestamp,
+    },
+    Result,
+};
+
+/// What a sweep of expired items removed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Number of contexts removed.
+    pub contexts: u64,
+    /// Ids of the memories removed.
+    pub memories: Vec<MemoryId>,
+}
+
+/// Durable storage of contexts and memories (rows, embeddings, metadata).
+///
+/// Every memory write also appends to a change log in the same transaction, so
+/// vector indexes (in this process or another) can catch up with the store.
+#[async_trait]
+pub trait Store: Send + Sync + fmt::Debug + 'static {
+    /// A short name of the backend, for errors and logs.
+    fn name(&self) -> &'static str;
+
+    /// Creates or replaces a context. The store assigns `version` (previous + 1,
+    /// or 1 on create) and keeps `id` and `created_at` of a replaced context.
+    /// A failed precondition is a `Conflict`.
+    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context>;
+    /// Reads a context; expired contexts are absent.
+    async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>>;
+    /// Deletes a context; returns whether it existed.
+    async fn delete_context(
+        &self,
+        namespace: &str,
+        key: &str,
+        expect: Precondition,
+    ) -> Result<bool>;
+    /// Lists contexts ordered by `(namespace, key)` with a keyset cursor.
+    async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>>;
+
+    /// Inserts or replaces memories, all or nothing.
+    async fn put_memories(&self, batch: &[Memory]) -> Result<()>;
+    /// Reads memories by id, in the order asked; missing and expired ids are skipped.
+    async fn get_memories(&self, ids: &[MemoryId]) -> Result<Vec<Memory>>;
+    /// Deletes memories; returns how many existed.
+    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64>;
+    /// Lists memories ordered by id with a keyset cursor.
+    async fn list_memories(&self, req: &ListMemories) -> Result<Page<Memory>>;
+    /// Live (unexpired) index entries with ids greater than `after`, ordered by id.
+    async fn scan_index_entries(
+        &self,
+        after: Option<MemoryId>,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>>;
+
+    /// The newest position of the change log (0 when empty).
+    async fn head_seq(&self) -> Result<i64>;
+    /// Up to `limit` changes after position `after`.
+    async fn changes_since(&self, after: i64, limit: usize) -> Result<ChangeFeed>;
+    /// Removes change-log entries older than `before`.
+    async fn prune_changes(&self, before: Timestamp) -> Result<u64>;
+
+    /// Deletes every context and memory that expired at or before `now`.
+    async fn purge_expired(&self, now: Timestamp) -> Result<Purged>;
+
+    /// Reads a store-wide setting (for example the embedding model the data was made with).
+    async fn get_meta(&self, key: &str) -> Result<Option<String>>;
+    /// Writes a store-wide setting.
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+}

@@ -1,0 +1,342 @@
+//! Every input rule, once. Frontends never re-check.
+
+use crate::{
+    model::{Filter, Metadata, Scope},
+    Error, Result,
+};
+
+/// Longest namespace, in bytes.
+pub const MAX_NAMESPACE_LEN: usize = 128;
+/// Longest context key, in bytes.
+pub const MAX_KEY_LEN: usize = 512;
+/// Longest user, agent or session id, in bytes.
+pub const MAX_SCOPE_ID_LEN: usize = 256;
+/// Largest memory content, in bytes.
+pub const MAX_CONTENT_LEN: usize = 64 * 1024;
+/// Largest serialized metadata object, in bytes.
+pub const MAX_METADATA_LEN: usize = 64 * 1024;
+/// Largest serialized context value, in bytes.
+pub const MAX_VALUE_LEN: usize = 1024 * 1024;
+/// Most tags on a context.
+pub const MAX_TAGS: usize = 64;
+/// Longest tag, in bytes.
+pub const MAX_TAG_LEN: usize = 128;
+/// Most memories in one batch.
+pub const MAX_BATCH: usize = 1000;
+/// Largest page size of a listing.
+pub const MAX_PAGE: usize = 1000;
+/// Default page size of a listing.
+pub const DEFAULT_PAGE: usize = 50;
+/// Largest number of search hits.
+pub const MAX_SEARCH_LIMIT: usize = 100;
+/// Default number of search hits.
+pub const DEFAULT_SEARCH_LIMIT: usize = 10;
+
+/// A namespace: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`, `:` and `@`.
+pub fn namespace(ns: &str) -> Result<()> {
+    if ns.is_empty() || ns.len() > MAX_NAMESPACE_LEN {
+        return Err(Error::invalid_input(
+            "namespace",
+            format!("must be 1 to {MAX_NAMESPACE_LEN} bytes long"),
+        ));
+    }
+    if let Some(c) = ns
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@')))
+    {
+        return Err(Error::invalid_input(
+            "namespace",
+            format!("{c:?} is not allowed; use ASCII letters, digits and _ - . : @"),
+        ));
+    }
+    Ok(())
+}
+
+/// A context key: 1 to 512 bytes of printable text (no control characters).
+pub fn key(key: &str) -> Result<()> {
+    printable("key", key, MAX_KEY_LEN)
+}
+
+fn printable(field: &'static str, s: &str, max: usize) -> Result<()> {
+    if s.is_empty() || s.len() > max {
+        return Err(Error::invalid_input(
+            field,
+            format!("must be 1 to {max} bytes long"),
+        ));
+    }
+    if s.chars().any(char::is_control) {
+        return Err(Error::invalid_input(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// A scope: a valid namespace and short printable ids.
+pub fn scope(scope: &Scope) -> Result<()> {
+    namespace(&scope.namespace)?;
+    scope_ids(&scope.user_id, &scope.agent_id, &scope.session_id)
+}
+
+fn scope_ids(
+    user: &Option<String>,
+    agent: &Option<String>,
+    session: &Option<String>,
+) -> Result<()> {
+    for (field, v) in [
+        ("user_id", user),
+        ("agent_id", agent),
+        ("session_id", session),
+    ] {
+        if let Some(v) = v {
+            printable(field, v, MAX_SCOPE_ID_LEN)?;
+        }
+    }
+    Ok(())
+}
+
+/// Memory content: non-empty after trimming, at most 64 KiB, no NUL.
+pub fn content(content: &str) -> Result<()> {
+    if content.trim().is_empty() {
+        return Err(Error::invalid_input("content", "must not be empty"));
+    }
+    if content.len() > MAX_CONTENT_LEN {
+        return Err(Error::invalid_input(
+            "content",
+            format!(
+                "is {} bytes; at most {MAX_CONTENT_LEN} are accepted",
+                content.len()
+            ),
+        ));
+    }
+    if content.contains('\0') {
+        return Err(Error::invalid_input(
+            "content",
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Metadata: a JSON object of at most 64 KiB.
+pub fn metadata(metadata: &Metadata) -> Result<()> {
+    let len = serde_json::to_vec(metadata)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if len > MAX_METADATA_LEN {
+        return Err(Error::invalid_input(
+            "metadata",
+            format!("is {len} bytes serialized; at most {MAX_METADATA_LEN} are accepted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Metadata given as any JSON value: it must be an object.
+pub fn metadata_value(value: serde_json::Value) -> Result<Metadata> {
+    match value {
+        serde_json::Value::Object(map) => {
+            metadata(&map)?;
+            Ok(map)
+        }
+        serde_json::Value::Null => Ok(Metadata::new()),
+        other => Err(Error::invalid_input(
+            "metadata",
+            format!("must be a JSON object, not {}", json_type(&other)),
+        )),
+    }
+}
+
+fn json_type(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+/// A context value: any JSON of at most 1 MiB serialized.
+pub fn value(value: &serde_json::Value) -> Result<()> {
+    let len = serde_json::to_vec(value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if len > MAX_VALUE_LEN {
+        return Err(Error::invalid_input(
+            "value",
+            format!("is {len} bytes serialized; at most {MAX_VALUE_LEN} are accepted"),
+        ));
+    }
+    Ok(())
+}
+
+/// Tags: at most 64, each 1 to 128 printable bytes.
+pub fn tags(tags: &[String]) -> Result<()> {
+    if tags.len() > MAX_TAGS {
+        return Err(Error::invalid_input(
+            "tags",
+            format!("{} tags given; at most {MAX_TAGS} are accepted", tags.len()),
+        ));
+    }
+    tags.iter()
+        .try_for_each(|t| printable("tags", t, MAX_TAG_LEN))
+}
+
+/// A filter: valid scope fields, and metadata conditions on scalar values.
+pub fn filter(filter: &Filter) -> Result<()> {
+    if let Some(ns) = &filter.namespace {
+        namespace(ns)?;
+    }
+    scope_ids(&filter.user_id, &filter.agent_id, &filter.session_id)?;
+    for (k, v) in &filter.metadata {
+        if k.is_empty()
+            || k.len() > 256
+            || k.contains(['"', '\\'])
+            || k.chars().any(char::is_control)
+        {
+            return Err(Error::invalid_input(
+                "filter",
+                format!("metadata key {k:?} must be 1 to 256 bytes without quotes or backslashes"),
+            ));
+        }
+        if v.is_array() || v.is_object() {
+            return Err(Error::invalid_input(
+                "filter",
+                format!("the value for {k:?} must be a string, number, boolean or null"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A vector: the index's dimension, finite, not all zeros.
+pub fn vector(field: &'static str, v: &[f32], dimension: usize) -> Result<()> {
+    if v.len() != dimension {
+        return Err(Error::invalid_input(
+            field,
+            format!("has {} dimensions; this index holds {dimension}", v.len()),
+        ));
+    }
+    if v.iter().any(|x| !x.is_finite()) {
+        return Err(Error::invalid_input(
+            field,
+            "contains NaN or infinite values",
+        ));
+    }
+    if v.iter().all(|x| *x == 0.0) {
+        return Err(Error::invalid_input(
+            field,
+            "is all zeros; cosine similarity is undefined",
+        ));
+    }
+    Ok(())
+}
+
+/// A page size: 1 to 1000, default 50.
+pub fn page_limit(limit: Option<usize>) -> Result<usize> {
+    match limit {
+        None => Ok(DEFAULT_PAGE),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(Error::invalid_input(
+            "limit",
+            format!("{n} is out of range; use 1 to {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// A search limit: 1 to 100, default 10.
+pub fn search_limit(limit: Option<usize>) -> Result<usize> {
+    match limit {
+        None => Ok(DEFAULT_SEARCH_LIMIT),
+        Some(n) if (1..=MAX_SEARCH_LIMIT).contains(&n) => Ok(n),
+        Some(n) => Err(Error::invalid_input(
+            "limit",
+            format!("{n} is out of range; use 1 to {MAX_SEARCH_LIMIT}"),
+        )),
+    }
+}
+
+/// A minimum score: finite, in [-1, 1].
+pub fn min_score(min: Option<f32>) -> Result<()> {
+    match min {
+        Some(m) if !(m.is_finite() && (-1.0..=1.0).contains(&m)) => Err(Error::invalid_input(
+            "min_score",
+            format!("{m} is out of range; use -1.0 to 1.0"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// A batch size: 1 to 1000 items.
+pub fn batch_len(n: usize) -> Result<()> {
+    if n == 0 || n > MAX_BATCH {
+        return Err(Error::invalid_input(
+            "memories",
+            format!("{n} items given; send 1 to {MAX_BATCH}"),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespaces() {
+        assert!(namespace("default").is_ok());
+        assert!(namespace("app.v2:user@x").is_ok());
+        for bad in ["", "has space", "slash/", &"x".repeat(129), "é"] {
+            let e = namespace(bad).unwrap_err();
+            assert_eq!(e.field(), Some("namespace"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn contents() {
+        assert!(content("hello").is_ok());
+        assert!(content("   ").is_err());
+        assert!(content(&"a".repeat(MAX_CONTENT_LEN + 1)).is_err());
+        assert!(content("a\0b").is_err());
+    }
+
+    #[test]
+    fn vectors() {
+        assert!(vector("vector", &[0.1, 0.2], 2).is_ok());
+        assert!(vector("vector", &[0.1], 2)
+            .unwrap_err()
+            .to_string()
+            .contains("1 dimensions"));
+        assert!(vector("vector", &[f32::NAN, 0.0], 2).is_err());
+        assert!(vector("vector", &[0.0, 0.0], 2).is_err());
+    }
+
+    #[test]
+    fn metadata_must_be_object() {
+        assert!(metadata_value(serde_json::json!({"a": 1})).is_ok());
+        assert!(metadata_value(serde_json::json!([1]))
+            .unwrap_err()
+            .to_string()
+            .contains("an array"));
+        let big = serde_json::json!({"a": "x".repeat(MAX_METADATA_LEN)});
+        assert!(metadata_value(big).is_err());
+    }
+
+    #[test]
+    fn filters_and_limits() {
+        let f = Filter::default().with_metadata("k", serde_json::json!([1]));
+        assert!(filter(&f).is_err());
+        let f = Filter::default().with_metadata("a\"b", serde_json::json!(1));
+        assert!(filter(&f).is_err());
+        assert_eq!(page_limit(None).unwrap(), DEFAULT_PAGE);
+        assert!(page_limit(Some(0)).is_err());
+        assert!(search_limit(Some(101)).is_err());
+        assert!(min_score(Some(f32::NAN)).is_err());
+        assert!(tags(&["ok".into(), "".into()]).is_err());
+        assert!(key("a/b/c").is_ok());
+        assert!(key("a\nb").is_err());
+    }
+}
