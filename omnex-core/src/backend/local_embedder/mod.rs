@@ -12,6 +12,7 @@ use async_trait::async_trait;
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::{embed::Embedder, Error, Result};
@@ -115,27 +116,37 @@ impl Model {
         // Sort by length so each forward pass pads as little as possible.
         let mut order: Vec<usize> = (0..encodings.len()).collect();
         order.sort_by_key(|&i| encodings[i].get_ids().len());
+        // Split into one sub-batch per core (at most BATCH sequences each) and run
+        // them in parallel: the element-wise parts of the forward pass are
+        // single-threaded, so this keeps every core busy.
+        let threads = rayon::current_num_threads().max(1);
+        let per = texts.len().div_ceil(threads).clamp(1, BATCH);
+        let chunks: Vec<&[usize]> = order.chunks(per).collect();
+        let results: Vec<Result<Vec<Vec<f32>>>> = chunks
+            .par_iter()
+            .map(|chunk| {
+                let max_len = chunk
+                    .iter()
+                    .map(|&i| encodings[i].get_ids().len())
+                    .max()
+                    .unwrap_or(1)
+                    .max(1);
+                let mut ids = Vec::with_capacity(chunk.len() * max_len);
+                let mut mask = Vec::with_capacity(chunk.len() * max_len);
+                for &i in chunk.iter() {
+                    let e = encodings[i].get_ids();
+                    ids.extend_from_slice(e);
+                    ids.extend(std::iter::repeat_n(0u32, max_len - e.len()));
+                    mask.extend(std::iter::repeat_n(1u32, e.len()));
+                    mask.extend(std::iter::repeat_n(0u32, max_len - e.len()));
+                }
+                self.forward(ids, mask, chunk.len(), max_len)
+                    .map_err(candle_err)
+            })
+            .collect();
         let mut out = vec![Vec::new(); texts.len()];
-        for chunk in order.chunks(BATCH) {
-            let max_len = chunk
-                .iter()
-                .map(|&i| encodings[i].get_ids().len())
-                .max()
-                .unwrap_or(1)
-                .max(1);
-            let mut ids = Vec::with_capacity(chunk.len() * max_len);
-            let mut mask = Vec::with_capacity(chunk.len() * max_len);
-            for &i in chunk {
-                let e = encodings[i].get_ids();
-                ids.extend_from_slice(e);
-                ids.extend(std::iter::repeat_n(0u32, max_len - e.len()));
-                mask.extend(std::iter::repeat_n(1u32, e.len()));
-                mask.extend(std::iter::repeat_n(0u32, max_len - e.len()));
-            }
-            let vectors = self
-                .forward(ids, mask, chunk.len(), max_len)
-                .map_err(candle_err)?;
-            for (&i, v) in chunk.iter().zip(vectors) {
+        for (chunk, vectors) in chunks.iter().zip(results) {
+            for (&i, v) in chunk.iter().zip(vectors?) {
                 out[i] = v;
             }
         }

@@ -1,0 +1,204 @@
+//! Several processes on one data directory, and a writer killed with SIGKILL.
+//!
+//! The children are this test binary run again with `OMNEX_CHILD_ROLE` set.
+
+use std::{
+    io::{BufRead, BufReader, Write},
+    path::Path,
+    process::{Child, Command, Stdio},
+    sync::Arc,
+};
+
+use omnex_core::{
+    backend::{hnsw::HnswIndex, sqlite::SqliteStore},
+    conformance::Rng,
+    model::{Filter, NewMemory, Scope, SearchRequest},
+    Omnex,
+};
+
+const DIM: usize = 8;
+
+async fn open(dir: &Path) -> Omnex {
+    let store = SqliteStore::open_path(&dir.join("omnex.db")).await.unwrap();
+    Omnex::builder()
+        .store(Arc::new(store))
+        .index(Arc::new(HnswIndex::new(DIM)))
+        .build()
+        .await
+        .unwrap()
+}
+
+fn spawn_child(role: &str, dir: &Path) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+        .env("OMNEX_CHILD_ROLE", role)
+        .env("OMNEX_CHILD_DIR", dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap()
+}
+
+fn vectors(seed: u64, n: usize) -> Vec<Vec<f32>> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.vector(DIM)).collect()
+}
+
+/// Not a test on its own: the body of the child processes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn child_entry() {
+    let (Ok(role), Ok(dir)) = (
+        std::env::var("OMNEX_CHILD_ROLE"),
+        std::env::var("OMNEX_CHILD_DIR"),
+    ) else {
+        return;
+    };
+    let omnex = open(Path::new(&dir)).await;
+    let mut out = std::io::stdout();
+    match role.as_str() {
+        "crash" => {
+            for (i, v) in vectors(7, 100_000).into_iter().enumerate() {
+                let m = omnex
+                    .add_memory(
+                        NewMemory::new(format!("memory {i}"))
+                            .with_scope(Scope::namespace("crash"))
+                            .with_embedding(v),
+                    )
+                    .await
+                    .unwrap();
+                writeln!(out, "ACK {}", m.id).unwrap();
+                out.flush().unwrap();
+            }
+        }
+        "a" | "b" => {
+            let (mine, theirs, seed_mine, seed_theirs) = if role == "a" {
+                ("ns_a", "ns_b", 1, 2)
+            } else {
+                ("ns_b", "ns_a", 2, 1)
+            };
+            for (i, v) in vectors(seed_mine, 100).into_iter().enumerate() {
+                omnex
+                    .add_memory(
+                        NewMemory::new(format!("{mine} {i}"))
+                            .with_scope(Scope::namespace(mine))
+                            .with_embedding(v.clone()),
+                    )
+                    .await
+                    .unwrap();
+                // Search right after writing: this process's own write is visible at once.
+                let hits = omnex
+                    .search(
+                        SearchRequest::vector(v.clone())
+                            .with_limit(1)
+                            .with_filter(Filter::default().with_namespace(mine)),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(hits[0].memory.embedding, v);
+            }
+            writeln!(out, "WROTE").unwrap();
+            out.flush().unwrap();
+            let mut line = String::new();
+            std::io::stdin().read_line(&mut line).unwrap();
+            let mut found = 0;
+            for v in vectors(seed_theirs, 100) {
+                let hits = omnex
+                    .search(
+                        SearchRequest::vector(v.clone())
+                            .with_limit(1)
+                            .with_filter(Filter::default().with_namespace(theirs)),
+                    )
+                    .await
+                    .unwrap();
+                if hits.first().is_some_and(|h| h.memory.embedding == v) {
+                    found += 1;
+                }
+            }
+            writeln!(out, "FOUND {found}").unwrap();
+            out.flush().unwrap();
+        }
+        other => panic!("unknown role {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = spawn_child("crash", dir.path());
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut acked = Vec::new();
+    while acked.len() < 300 {
+        let line = lines.next().expect("child alive").unwrap();
+        if let Some((_, id)) = line.split_once("ACK ") {
+            acked.push(omnex_core::model::MemoryId::parse(id).unwrap());
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, in the middle of the next writes
+    child.wait().unwrap();
+    // Lines written before the kill are acknowledged too; a torn last line is not.
+    for line in lines.map_while(Result::ok) {
+        if let Some(Ok(id)) = line
+            .split_once("ACK ")
+            .map(|(_, id)| omnex_core::model::MemoryId::parse(id))
+        {
+            acked.push(id);
+        }
+    }
+    let omnex = open(dir.path()).await;
+    let all = vectors(7, acked.len());
+    for (i, id) in acked.iter().enumerate() {
+        let m = omnex
+            .get_memory(*id)
+            .await
+            .expect("acknowledged write is in the store");
+        assert_eq!(m.embedding, all[i]);
+        let hits = omnex
+            .search(
+                SearchRequest::vector(all[i].clone())
+                    .with_limit(1)
+                    .with_filter(Filter::default().with_namespace("crash")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(hits[0].memory.id, *id, "acknowledged write is in the index");
+    }
+    assert!(omnex.index_len().await.unwrap() >= acked.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_share_one_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut children: Vec<Child> = ["a", "b"]
+        .iter()
+        .map(|r| spawn_child(r, dir.path()))
+        .collect();
+    let mut readers: Vec<_> = children
+        .iter_mut()
+        .map(|c| BufReader::new(c.stdout.take().unwrap()).lines())
+        .collect();
+    for r in &mut readers {
+        // libtest may print its own "test child_entry ... " before our line.
+        r.find(|l| l.as_ref().is_ok_and(|l| l.ends_with("WROTE")))
+            .expect("child wrote")
+            .unwrap();
+    }
+    for c in &mut children {
+        writeln!(c.stdin.as_mut().unwrap(), "GO").unwrap();
+    }
+    for r in &mut readers {
+        let line = r
+            .find(|l| l.as_ref().is_ok_and(|l| l.contains("FOUND ")))
+            .expect("child searched")
+            .unwrap();
+        assert!(
+            line.ends_with("FOUND 100"),
+            "each process finds every memory of the other: {line}"
+        );
+    }
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let omnex = open(dir.path()).await;
+    assert_eq!(omnex.index_len().await.unwrap(), 200);
+}
