@@ -21,6 +21,7 @@ pub struct IndexCapabilities {
 
 /// A vector index with filtered top-k search by cosine similarity.
 #[async_trait]
+#[allow(clippy::len_without_is_empty)]
 pub trait VectorIndex: Send + Sync + fmt::Debug + 'static {
     /// A short name of the backend.
     fn name(&self) -> &'static str;

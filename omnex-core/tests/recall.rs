@@ -17,12 +17,7 @@ async fn hnsw_recall_at_10_is_at_least_095() {
     // Clustered unit vectors: real embeddings are far from uniform.
     let centers: Vec<Vec<f32>> = (0..100).map(|_| rng.vector(DIM)).collect();
     let entries: Vec<_> = (0..N)
-        .map(|i| {
-            entry(
-                rng.near(&centers[i % centers.len()], 0.08),
-                Scope::default(),
-            )
-        })
+        .map(|i| entry(rng.near(&centers[i % centers.len()], 0.2), Scope::default()))
         .collect();
     let hnsw = HnswIndex::new(DIM);
     let exact = ExactIndex::new(DIM);
@@ -33,7 +28,7 @@ async fn hnsw_recall_at_10_is_at_least_095() {
     let queries = 200;
     let mut found = 0;
     for q in 0..queries {
-        let v = rng.near(&centers[(q * 7) % centers.len()], 0.08);
+        let v = rng.near(&centers[(q * 7) % centers.len()], 0.2);
         let query = VectorQuery::new(v, 10);
         let want: HashSet<_> = exact
             .search(&query)

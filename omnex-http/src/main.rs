@@ -24,6 +24,12 @@ struct Cli {
 enum Command {
     /// Store a few memories on the embedded default, search them and print the hits.
     Quickstart(BackendArgs),
+    /// Find (or install) the local embedding model and print its directory.
+    Model {
+        /// Directory of the local model files.
+        #[arg(long, env = "OMNEX_MODEL_DIR")]
+        model_dir: Option<PathBuf>,
+    },
     /// Read one text per line on stdin; print one JSON array of floats per line.
     Embed {
         #[command(flatten)]
@@ -95,6 +101,16 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Quickstart(args) => quickstart(args.config()?).await,
         Command::Embed { backend, batch } => embed(backend.config()?, batch).await,
+        Command::Model { model_dir } => {
+            let dir = tokio::task::spawn_blocking(move || {
+                omnex_core::backend::local_embedder::model_files::ensure_model_dir(
+                    model_dir.as_deref(),
+                )
+            })
+            .await??;
+            println!("{}", dir.display());
+            Ok(())
+        }
     }
 }
 

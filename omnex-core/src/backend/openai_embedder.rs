@@ -101,7 +101,7 @@ impl OpenAiConfig {
                 "name the model: add ?model=NAME to the URL or set OMNEX_EMBEDDER_MODEL",
             )
         })?;
-        let mut base = parsed.clone();
+        let mut base = parsed;
         base.set_query(None);
         let mut c = Self::new(base.as_str(), model);
         c.api_key = config
@@ -148,7 +148,7 @@ impl OpenAiEmbedder {
             .map_err(|e| Error::internal(BACKEND, e))?;
         let mut this = Self {
             client,
-            dimension: config.dimension.unwrap_or(0),
+            dimension: 0, // learned from the probe below, then checked against the config
             config,
         };
         let probe = this.request(&["dimension probe".to_owned()]).await?;

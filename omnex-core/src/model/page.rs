@@ -27,7 +27,7 @@ pub(crate) fn encode_context_cursor(namespace: &str, key: &str) -> String {
 /// Reads a cursor made by [`encode_context_cursor`].
 pub(crate) fn decode_context_cursor(cursor: &str) -> crate::Result<(String, String)> {
     let bad = || crate::Error::invalid_input("cursor", "is not a cursor returned by this listing");
-    if cursor.len() % 2 != 0 || !cursor.is_ascii() {
+    if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
         return Err(bad());
     }
     let bytes = (0..cursor.len())

@@ -216,6 +216,10 @@ fn extract_and_move(work: &Path, dest: &Path) -> Result<()> {
         std::io::copy(&mut entry, &mut f).map_err(|e| install_error(e.to_string()))?;
     }
     verify(&staged)?;
+    if has_files(dest) {
+        // Another process finished the same install first; keep theirs.
+        return Ok(());
+    }
     if dest.exists() {
         std::fs::remove_dir_all(dest).map_err(|e| install_error(e.to_string()))?;
     }
