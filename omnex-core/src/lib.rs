@@ -78,3 +78,8 @@ pub use crate::{
     omnex::{Omnex, OmnexBuilder},
     store::Store,
 };
+
+/// The README's examples, compiled as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;

@@ -8,6 +8,10 @@ use omnex_core::{
     Embedder,
 };
 
+mod conformance {
+    omnex_core::embed_conformance!(async { Some(super::embedder().await) });
+}
+
 async fn embedder() -> LocalEmbedder {
     LocalEmbedder::load(None)
         .await

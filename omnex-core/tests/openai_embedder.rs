@@ -36,6 +36,19 @@ fn server() -> Option<OpenAiConfig> {
     }
 }
 
+mod conformance {
+    omnex_core::embed_conformance!(async {
+        match super::server() {
+            Some(cfg) => Some(
+                omnex_core::backend::openai_embedder::OpenAiEmbedder::connect(cfg)
+                    .await
+                    .unwrap(),
+            ),
+            None => None,
+        }
+    });
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }

@@ -26,6 +26,15 @@ macro_rules! index_conformance {
     };
 }
 
+/// Runs the [`Embedder`](crate::embed::Embedder) suite.
+#[macro_export]
+macro_rules! embed_conformance {
+    ($make:expr) => {
+        $crate::__conformance!(embed, $make;
+            unit_vectors_of_the_dimension, batch_matches_single, empty_inputs, meaning_orders_similarity);
+    };
+}
+
 /// Runs the [`Cache`](crate::cache::Cache) suite.
 #[macro_export]
 macro_rules! cache_conformance {

@@ -7,6 +7,7 @@
 //! `OMNEX_TEST_REQUIRE` names the backend).
 
 pub mod cache;
+pub mod embed;
 pub mod index;
 mod macros;
 pub mod store;

@@ -93,6 +93,12 @@ impl State {
         self.by_id.len()
     }
 
+    /// Slots held, live and tombstoned.
+    #[cfg(test)]
+    pub(super) fn allocated(&self) -> usize {
+        self.slots.len()
+    }
+
     fn dead(&self) -> usize {
         self.slots.len() - self.by_id.len()
     }

@@ -123,6 +123,46 @@ impl VectorIndex for HnswIndex {
 }
 
 #[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conformance::{entry, Rng};
+    use crate::model::Scope;
+
+    #[tokio::test]
+    async fn add_delete_cycles_do_not_grow_without_bound() {
+        let index = HnswIndex::new(8);
+        let mut rng = Rng::new(5);
+        let keep: Vec<_> = (0..500)
+            .map(|_| entry(rng.vector(8), Scope::default()))
+            .collect();
+        index.upsert(&keep).await.unwrap();
+        for _ in 0..20 {
+            let churn: Vec<_> = (0..1000)
+                .map(|_| entry(rng.vector(8), Scope::default()))
+                .collect();
+            index.upsert(&churn).await.unwrap();
+            let ids: Vec<_> = churn.iter().map(|e| e.id).collect();
+            index.delete(&ids).await.unwrap();
+            // Updates churn too: re-upsert the kept entries with new vectors.
+            let moved: Vec<_> = keep
+                .iter()
+                .map(|e| IndexEntry {
+                    vector: rng.vector(8),
+                    ..e.clone()
+                })
+                .collect();
+            index.upsert(&moved).await.unwrap();
+        }
+        assert_eq!(index.len().await.unwrap(), 500);
+        let allocated = index.state.read().allocated();
+        assert!(
+            allocated <= 2 * 500 + 2 * 1024 + 1000,
+            "{allocated} slots for 500 live entries"
+        );
+    }
+}
+
+#[cfg(test)]
 mod conformance {
     crate::index_conformance!(|dim| async move { Some(super::HnswIndex::new(dim)) });
 

@@ -7,7 +7,7 @@ use std::{str::FromStr, time::Duration};
 
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
-    SqlitePool,
+    ConnectOptions, Connection, SqliteConnection, SqlitePool,
 };
 
 use crate::{Error, Result};
@@ -72,6 +72,30 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
+        // Another process may be creating the same database at this moment: switching
+        // a new file to WAL takes an exclusive lock that does not wait, so retry.
+        let mut attempt = 0u32;
+        loop {
+            match Self::try_connect(opts.clone(), max, &location).await {
+                Err(e) if e.is_retryable() && attempt < 40 => {
+                    attempt += 1;
+                    tokio::time::sleep(Duration::from_millis(25 * u64::from(attempt.min(8)))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn try_connect(opts: SqliteConnectOptions, max: u32, location: &str) -> Result<Self> {
+        let unavailable =
+            |e: sqlx::Error| Error::unavailable("sqlite", format!("cannot open {location}: {e}"));
+        let in_memory = location == ":memory:";
+        if !in_memory {
+            // One connection sets up the file (WAL, migrations) before the pool opens more.
+            let mut setup = opts.connect().await.map_err(unavailable)?;
+            migrate(&mut setup).await?;
+            setup.close().await.map_err(unavailable)?;
+        }
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
             .min_connections(1)
@@ -79,34 +103,36 @@ impl SqliteStore {
             .max_lifetime(None)
             .connect_with(opts)
             .await
-            .map_err(|e| Error::unavailable("sqlite", format!("cannot open {location}: {e}")))?;
-        let store = Self { pool, location };
-        store.migrate().await?;
-        Ok(store)
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
-        let current: i64 = sqlx::query_scalar("PRAGMA user_version")
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
-            sqlx::raw_sql(sql)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            sqlx::raw_sql(&format!("PRAGMA user_version = {version}"))
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            .map_err(unavailable)?;
+        if in_memory {
+            // A private in-memory database lives in the pool's only connection.
+            let mut conn = pool.acquire().await.map_err(unavailable)?;
+            migrate(&mut conn).await?;
         }
-        tx.commit().await.map_err(map_err)
+        Ok(Self {
+            pool,
+            location: location.to_owned(),
+        })
     }
+}
+
+async fn migrate(conn: &mut SqliteConnection) -> Result<()> {
+    let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let current: i64 = sqlx::query_scalar("PRAGMA user_version")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        sqlx::raw_sql(sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        sqlx::raw_sql(&format!("PRAGMA user_version = {version}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+    }
+    tx.commit().await.map_err(map_err)
 }
 
 /// Translates sqlx errors into Omnex errors at the boundary.
