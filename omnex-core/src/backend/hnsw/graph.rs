@@ -230,7 +230,8 @@ impl State {
     }
 
     pub(super) fn search(&self, q: &VectorQuery) -> Vec<Hit> {
-        if q.k == 0 || self.by_id.is_empty() {
+        let live = self.by_id.len();
+        if q.k == 0 || live == 0 {
             return Vec::new();
         }
         let q = VectorQuery {
@@ -238,41 +239,50 @@ impl State {
             ..q.clone()
         };
         let candidates = self.candidates(&q.filter);
-        if let Some(c) = &candidates {
-            if c.len() <= self.params.exact_threshold.max(q.k) {
-                return self.exact_over(&q, c.iter().copied());
+        let threshold = self.params.exact_threshold.max(q.k);
+        match &candidates {
+            Some(c) if c.len() <= threshold => return self.exact_over(&q, c.iter().copied()),
+            None if live <= threshold => return self.exact_over(&q, 0..self.slots.len()),
+            _ => {}
+        }
+        // hnsw_rs's own filtered search never stops early (it walks the whole graph),
+        // so search unfiltered, wide enough for the filter's selectivity and the
+        // tombstones, then filter; widen until k pass, else search exactly.
+        let matching = candidates.as_ref().map_or(live, Vec::len).max(1);
+        let unfiltered = q.filter == Filter::default();
+        // Expected share of graph hits that pass, with headroom when a filter applies.
+        let spread = self.slots.len() as f64 / matching as f64 * if unfiltered { 1.0 } else { 2.0 };
+        let mut fetch = (self.params.ef_search.max(q.k) as f64 * spread) as usize;
+        loop {
+            if fetch >= self.slots.len() {
+                break;
             }
-        }
-        let predicate = |n: &usize| {
-            self.slots
-                .get(*n)
-                .and_then(Option::as_ref)
-                .is_some_and(|s| q.filter.matches(&s.fields, q.now))
-        };
-        let ef = self.params.ef_search.max(q.k);
-        let found = self
-            .graph
-            .search_filter(&q.vector, q.k, ef, Some(&predicate));
-        if found.len() < q.k {
-            // The graph could not reach k matches: fall back to exact search.
-            return match candidates {
-                Some(c) => self.exact_over(&q, c.into_iter()),
-                None => self.exact_over(&q, 0..self.slots.len()),
-            };
-        }
-        let mut hits: Vec<Hit> = found
-            .iter()
-            .filter_map(|n| {
-                self.slots[n.d_id].as_ref().map(|s| Hit {
+            let found = self.graph.search(&q.vector, fetch, fetch);
+            let mut hits: Vec<Hit> = found
+                .iter()
+                .filter_map(|n| self.slots.get(n.d_id).and_then(Option::as_ref))
+                .filter(|s| {
+                    (unfiltered && s.fields.expires_at.is_none())
+                        || q.filter.matches(&s.fields, q.now)
+                })
+                .map(|s| Hit {
                     id: s.id,
                     score: dot(&q.vector, &s.vector),
                 })
-            })
-            .collect();
-        hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-        if let Some(min) = q.min_score {
-            hits.retain(|h| h.score >= min);
+                .collect();
+            if hits.len() >= q.k {
+                hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+                hits.truncate(q.k);
+                if let Some(min) = q.min_score {
+                    hits.retain(|h| h.score >= min);
+                }
+                return hits;
+            }
+            fetch *= 4;
         }
-        hits
+        match candidates {
+            Some(c) => self.exact_over(&q, c.into_iter()),
+            None => self.exact_over(&q, 0..self.slots.len()),
+        }
     }
 }

@@ -4,14 +4,15 @@
 //! token vectors are mean-pooled over the attention mask and L2-normalised, as
 //! sentence-transformers does, so vectors match those of other tools.
 
+mod bert;
 pub mod model_files;
 
 use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
-use candle_core::{DType, Device, Tensor};
+use bert::{Bert, BertConfig};
+use candle_core::{DType, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
 use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
@@ -27,7 +28,7 @@ pub const MAX_TOKENS: usize = 256;
 const BATCH: usize = 32;
 
 struct Model {
-    bert: BertModel,
+    bert: Bert,
     tokenizer: Tokenizer,
     dimension: usize,
 }
@@ -84,10 +85,9 @@ impl LocalEmbedder {
         let weights = dir.join("model.safetensors");
         // Safety is not a concern here: the file is read, not mapped.
         let bytes = std::fs::read(&weights).map_err(|e| load_error(dir, "model.safetensors", e))?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu)
+        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &bert::device())
             .map_err(|e| load_error(dir, "model.safetensors", e))?;
-        let bert =
-            BertModel::load(vb, &config).map_err(|e| load_error(dir, "model.safetensors", e))?;
+        let bert = Bert::load(vb, &config).map_err(|e| load_error(dir, "model.safetensors", e))?;
         Ok(Self {
             model: Arc::new(Model {
                 bert,
@@ -160,13 +160,10 @@ impl Model {
         batch: usize,
         len: usize,
     ) -> candle_core::Result<Vec<Vec<f32>>> {
-        let device = Device::Cpu;
+        let device = bert::device();
         let input_ids = Tensor::from_vec(ids, (batch, len), &device)?;
-        let token_type_ids = input_ids.zeros_like()?;
         let attention_mask = Tensor::from_vec(mask, (batch, len), &device)?;
-        let hidden = self
-            .bert
-            .forward(&input_ids, &token_type_ids, Some(&attention_mask))?;
+        let hidden = self.bert.forward(&input_ids, &attention_mask)?;
         // Mean pooling over real tokens, then L2 normalisation.
         let mask_f = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
         let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
