@@ -57,6 +57,21 @@ fn check_precondition(
     }
 }
 
+/// Records in the change log, inside the caller's transaction, that a memory changed.
+async fn log_change(
+    tx: &mut sqlx::Transaction<'_, Sqlite>,
+    id: impl ToString,
+    at: i64,
+) -> Result<()> {
+    sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
+        .bind(id.to_string())
+        .bind(at)
+        .execute(&mut **tx)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
 /// Appends `AND <filter>` conditions on the memories table.
 fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &Filter, now_us: i64) {
     qb.push(" AND (expires_at IS NULL OR expires_at > ")
@@ -286,12 +301,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
-                .bind(m.id.to_string())
-                .bind(at)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            log_change(&mut tx, m.id.to_string(), at).await?;
         }
         tx.commit().await.map_err(map_err)
     }
@@ -338,12 +348,7 @@ impl Store for SqliteStore {
                 .map_err(map_err)?;
             if done.rows_affected() > 0 {
                 deleted += done.rows_affected();
-                sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
-                    .bind(id.to_string())
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
+                log_change(&mut tx, id.to_string(), at).await?;
             }
         }
         tx.commit().await.map_err(map_err)?;
@@ -494,12 +499,7 @@ impl Store for SqliteStore {
         .await
         .map_err(map_err)?;
         for id in &ids {
-            sqlx::query("INSERT INTO memory_changes (memory_id, at) VALUES (?, ?)")
-                .bind(id)
-                .bind(now_us)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+            log_change(&mut tx, id, now_us).await?;
         }
         tx.commit().await.map_err(map_err)?;
         let memories = ids
