@@ -40,6 +40,21 @@ fn spawn_child(role: &str, dir: &Path) -> Child {
         .unwrap()
 }
 
+/// The best match for `v` among the memories of namespace `ns`.
+async fn nearest(omnex: &Omnex, v: &[f32], ns: &str) -> Option<omnex_core::model::Memory> {
+    omnex
+        .search(
+            SearchRequest::vector(v.to_vec())
+                .with_limit(1)
+                .with_filter(Filter::default().with_namespace(ns)),
+        )
+        .await
+        .unwrap()
+        .into_iter()
+        .next()
+        .map(|h| h.memory)
+}
+
 fn vectors(seed: u64, n: usize) -> Vec<Vec<f32>> {
     let mut rng = Rng::new(seed);
     (0..n).map(|_| rng.vector(DIM)).collect()
@@ -87,15 +102,7 @@ async fn child_entry() {
                     .await
                     .unwrap();
                 // Search right after writing: this process's own write is visible at once.
-                let hits = omnex
-                    .search(
-                        SearchRequest::vector(v.clone())
-                            .with_limit(1)
-                            .with_filter(Filter::default().with_namespace(mine)),
-                    )
-                    .await
-                    .unwrap();
-                assert_eq!(hits[0].memory.embedding, v);
+                assert_eq!(nearest(&omnex, &v, mine).await.unwrap().embedding, v);
             }
             writeln!(out, "WROTE").unwrap();
             out.flush().unwrap();
@@ -103,15 +110,10 @@ async fn child_entry() {
             std::io::stdin().read_line(&mut line).unwrap();
             let mut found = 0;
             for v in vectors(seed_theirs, 100) {
-                let hits = omnex
-                    .search(
-                        SearchRequest::vector(v.clone())
-                            .with_limit(1)
-                            .with_filter(Filter::default().with_namespace(theirs)),
-                    )
+                if nearest(&omnex, &v, theirs)
                     .await
-                    .unwrap();
-                if hits.first().is_some_and(|h| h.memory.embedding == v) {
+                    .is_some_and(|m| m.embedding == v)
+                {
                     found += 1;
                 }
             }
@@ -153,15 +155,8 @@ async fn acknowledged_writes_survive_sigkill() {
             .await
             .expect("acknowledged write is in the store");
         assert_eq!(m.embedding, all[i]);
-        let hits = omnex
-            .search(
-                SearchRequest::vector(all[i].clone())
-                    .with_limit(1)
-                    .with_filter(Filter::default().with_namespace("crash")),
-            )
-            .await
-            .unwrap();
-        assert_eq!(hits[0].memory.id, *id, "acknowledged write is in the index");
+        let found = nearest(&omnex, &all[i], "crash").await.expect("a hit");
+        assert_eq!(found.id, *id, "acknowledged write is in the index");
     }
     assert!(omnex.index_len().await.unwrap() >= acked.len());
 }

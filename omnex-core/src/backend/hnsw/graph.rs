@@ -239,19 +239,17 @@ impl State {
             ..q.clone()
         };
         let candidates = self.candidates(&q.filter);
-        let threshold = self.params.exact_threshold.max(q.k);
-        match &candidates {
-            Some(c) if c.len() <= threshold => return self.exact_over(&q, c.iter().copied()),
-            None if live <= threshold => return self.exact_over(&q, 0..self.slots.len()),
-            _ => {}
+        let matching = candidates.as_ref().map_or(live, Vec::len);
+        if matching <= self.params.exact_threshold.max(q.k) {
+            return self.exact_within(&q, candidates);
         }
         // hnsw_rs's own filtered search never stops early (it walks the whole graph),
         // so search unfiltered, wide enough for the filter's selectivity and the
         // tombstones, then filter; widen until k pass, else search exactly.
-        let matching = candidates.as_ref().map_or(live, Vec::len).max(1);
         let unfiltered = q.filter == Filter::default();
         // Expected share of graph hits that pass, with headroom when a filter applies.
-        let spread = self.slots.len() as f64 / matching as f64 * if unfiltered { 1.0 } else { 2.0 };
+        let spread =
+            self.slots.len() as f64 / matching.max(1) as f64 * if unfiltered { 1.0 } else { 2.0 };
         let mut fetch = (self.params.ef_search.max(q.k) as f64 * spread) as usize;
         loop {
             if fetch >= self.slots.len() {
@@ -261,10 +259,7 @@ impl State {
             let mut hits: Vec<Hit> = found
                 .iter()
                 .filter_map(|n| self.slots.get(n.d_id).and_then(Option::as_ref))
-                .filter(|s| {
-                    (unfiltered && s.fields.expires_at.is_none())
-                        || q.filter.matches(&s.fields, q.now)
-                })
+                .filter(|s| q.filter.matches(&s.fields, q.now))
                 .map(|s| Hit {
                     id: s.id,
                     score: dot(&q.vector, &s.vector),
@@ -280,9 +275,14 @@ impl State {
             }
             fetch *= 4;
         }
+        self.exact_within(&q, candidates)
+    }
+
+    /// Exact search over the candidate slots, or over every slot when there are none.
+    fn exact_within(&self, q: &VectorQuery, candidates: Option<Vec<usize>>) -> Vec<Hit> {
         match candidates {
-            Some(c) => self.exact_over(&q, c.into_iter()),
-            None => self.exact_over(&q, 0..self.slots.len()),
+            Some(c) => self.exact_over(q, c.into_iter()),
+            None => self.exact_over(q, 0..self.slots.len()),
         }
     }
 }

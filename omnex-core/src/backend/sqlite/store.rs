@@ -301,7 +301,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            log_change(&mut tx, m.id.to_string(), at).await?;
+            log_change(&mut tx, m.id, at).await?;
         }
         tx.commit().await.map_err(map_err)
     }
@@ -348,7 +348,7 @@ impl Store for SqliteStore {
                 .map_err(map_err)?;
             if done.rows_affected() > 0 {
                 deleted += done.rows_affected();
-                log_change(&mut tx, id.to_string(), at).await?;
+                log_change(&mut tx, id, at).await?;
             }
         }
         tx.commit().await.map_err(map_err)?;
