@@ -46,6 +46,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Lists contexts ordered by `(namespace, key)` with a keyset cursor.
     async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>>;
 
+    /// Writes contexts exactly as given (id, version, timestamps), replacing any
+    /// stored under the same `namespace/key`, all or nothing. Used by import.
+    async fn restore_contexts(&self, batch: &[Context]) -> Result<()>;
+
     /// Inserts or replaces memories, all or nothing.
     async fn put_memories(&self, batch: &[Memory]) -> Result<()>;
     /// Reads memories by id, in the order asked; missing and expired ids are skipped.

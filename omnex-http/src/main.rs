@@ -1,4 +1,4 @@
-//! The `omnex` command: quick start, embedding and (later) the HTTP server.
+//! The `omnex` command: the HTTP server, import/export, quick start and embedding.
 
 use std::{
     io::{BufRead, Write},
@@ -11,6 +11,7 @@ use omnex_core::{
     model::{Filter, ListMemories, NewMemory, Scope, SearchRequest},
     Config, Omnex,
 };
+use omnex_http::{FileConfig, ServerOptions};
 
 /// Omnex: durable memory for AI applications.
 #[derive(Parser)]
@@ -22,6 +23,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the HTTP API (default 127.0.0.1:8080; docs at /docs).
+    Serve(ServeArgs),
+    /// Load contexts and memories from a JSON Lines export (`-` for stdin).
+    Import {
+        /// The export file.
+        file: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Write every context and memory as JSON Lines (`-` for stdout).
+    Export {
+        /// The file to write.
+        file: PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
     /// Store a few memories on the embedded default, search them and print the hits.
     Quickstart(BackendArgs),
     /// Find (or install) the local embedding model and print its directory.
@@ -40,9 +59,64 @@ enum Command {
     },
 }
 
-/// Backend selection, shared by every command (flags win over `OMNEX_*` variables).
+/// Settings of `omnex serve` (flags win over `OMNEX_*` variables, which win over the file).
+#[derive(Args, Clone, Debug)]
+struct ServeArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "OMNEX_ADDR")]
+    addr: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer <key>` on /api/v1.
+    #[arg(long, env = "OMNEX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "OMNEX_BODY_LIMIT")]
+    body_limit: Option<usize>,
+    /// Request timeout in milliseconds [default: 30000].
+    #[arg(long, env = "OMNEX_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Allowed CORS origin (repeat, or comma-separate; `*` for any).
+    #[arg(long = "cors-origin", env = "OMNEX_CORS_ORIGINS", value_delimiter = ',')]
+    cors_origins: Vec<String>,
+    /// Requests per second before answering 429 (0 = no limit).
+    #[arg(long, env = "OMNEX_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+}
+
+impl ServeArgs {
+    fn options(&self) -> anyhow::Result<(ServerOptions, Config)> {
+        let file = self.backend.file()?;
+        let mut opts = file.server;
+        if let Some(v) = self.addr {
+            opts.addr = v;
+        }
+        if let Some(v) = &self.api_key {
+            opts.api_key = Some(v.clone());
+        }
+        if let Some(v) = self.body_limit {
+            opts.body_limit = v;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            opts.request_timeout_ms = v;
+        }
+        if !self.cors_origins.is_empty() {
+            opts.cors_origins = self.cors_origins.clone();
+        }
+        if let Some(v) = self.rate_limit {
+            opts.rate_limit = v;
+        }
+        Ok((opts, self.backend.apply(file.omnex)?))
+    }
+}
+
+/// Backend selection, shared by every command (flags win over `OMNEX_*` variables,
+/// which win over the configuration file).
 #[derive(Args, Clone, Debug)]
 struct BackendArgs {
+    /// TOML configuration file (`[server]` and `[omnex]` tables).
+    #[arg(long, env = "OMNEX_CONFIG")]
+    config: Option<PathBuf>,
     /// Data directory of the embedded default.
     #[arg(long, env = "OMNEX_DATA_DIR")]
     data_dir: Option<PathBuf>,
@@ -64,8 +138,18 @@ struct BackendArgs {
 }
 
 impl BackendArgs {
+    fn file(&self) -> anyhow::Result<FileConfig> {
+        self.config
+            .as_deref()
+            .map_or_else(|| Ok(FileConfig::default()), FileConfig::load)
+    }
+
     fn config(&self) -> anyhow::Result<Config> {
-        let mut c = Config::from_env()?;
+        self.apply(self.file()?.omnex)
+    }
+
+    fn apply(&self, mut c: Config) -> anyhow::Result<Config> {
+        c.apply_env()?;
         if let Some(v) = &self.data_dir {
             c.data_dir = v.clone();
         }
@@ -90,15 +174,43 @@ impl BackendArgs {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("OMNEX_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
-        .init();
     let cli = Cli::parse();
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_env("OMNEX_LOG").unwrap_or_else(|_| default.into())
+    };
+    if matches!(cli.command, Command::Serve(_)) {
+        // One JSON object per line: request id, route, status and latency of every request.
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter("info"))
+            .init();
+    } else {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter("warn"))
+            .init();
+    }
     match cli.command {
+        Command::Serve(args) => serve(args).await,
+        Command::Import { file, backend } => {
+            let omnex = Omnex::open(backend.config()?).await.context("opening Omnex")?;
+            let n = omnex_http::transfer::import(&omnex, &file).await?;
+            eprintln!("Imported {} contexts and {} memories.", n.contexts, n.memories);
+            Ok(())
+        }
+        Command::Export { file, backend } => {
+            let omnex = Omnex::open(backend.config()?).await.context("opening Omnex")?;
+            let n = omnex_http::transfer::export(&omnex, &file).await?;
+            eprintln!("Exported {} contexts and {} memories.", n.contexts, n.memories);
+            Ok(())
+        }
+        Command::Openapi => {
+            print!("{}", omnex_http::openapi_json());
+            Ok(())
+        }
         Command::Quickstart(args) => quickstart(args.config()?).await,
         Command::Embed { backend, batch } => embed(backend.config()?, batch).await,
         Command::Model { model_dir } => {
@@ -112,6 +224,26 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (opts, config) = args.options()?;
+    eprintln!("Opening Omnex in {} ...", config.data_dir.display());
+    let omnex = Omnex::open(config).await.context("opening Omnex")?;
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.addr))?;
+    let addr = listener.local_addr()?;
+    let app = omnex_http::router_with(omnex, &opts);
+    println!("Omnex is listening on http://{addr}");
+    println!("  API:  http://{addr}/api/v1   docs: http://{addr}/docs   OpenAPI: http://{addr}/openapi.json");
+    if opts.api_key.is_some() {
+        println!("  /api/v1 requires `Authorization: Bearer <api key>`");
+    }
+    omnex_http::serve(listener, app, omnex_http::shutdown_signal()).await?;
+    // Every acknowledged write is already committed (and synced) by the store.
+    eprintln!("Omnex stopped.");
+    Ok(())
 }
 
 const QUICKSTART_NAMESPACE: &str = "quickstart";

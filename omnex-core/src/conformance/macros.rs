@@ -5,7 +5,7 @@
 macro_rules! store_conformance {
     ($make:expr) => {
         $crate::__conformance!(store, $make;
-            context_roundtrip, context_replace_bumps_version, context_version_conflict,
+            context_roundtrip, context_restore_keeps_everything, context_replace_bumps_version, context_version_conflict,
             context_delete, context_list_pages_no_gaps, context_list_filters, context_expired_invisible,
             memory_batch_roundtrip, memory_upsert_replaces, memory_delete_counts,
             memory_filter_by_scope, memory_filter_by_metadata, memory_list_pages_no_gaps,

@@ -69,6 +69,25 @@ pub async fn context_roundtrip(s: &dyn Store) {
     assert!(s.get_context(&ns, "missing").await.unwrap().is_none());
 }
 
+/// A restored context reads back exactly as given, and replaces what was there.
+pub async fn context_restore_keeps_everything(s: &dyn Store) {
+    let ns = unique_namespace();
+    s.put_context(&context(&ns, "k", json!("old")), Precondition::None)
+        .await
+        .unwrap();
+    let mut restored = context(&ns, "k", json!({"restored": true}));
+    restored.version = 7;
+    restored.tags = vec!["imported".into()];
+    restored.created_at = crate::model::from_micros(1_600_000_000_000_000);
+    restored.updated_at = crate::model::from_micros(1_600_000_001_000_000);
+    let other = context(&ns, "other", json!(2));
+    s.restore_contexts(&[restored.clone(), other.clone()])
+        .await
+        .unwrap();
+    assert_eq!(s.get_context(&ns, "k").await.unwrap(), Some(restored));
+    assert_eq!(s.get_context(&ns, "other").await.unwrap(), Some(other));
+}
+
 /// A replace bumps the version and keeps the id and creation time.
 pub async fn context_replace_bumps_version(s: &dyn Store) {
     let ns = unique_namespace();

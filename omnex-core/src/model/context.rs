@@ -5,6 +5,7 @@ use super::Timestamp;
 
 /// A structured JSON value stored under `namespace/key`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Context {
     /// A UUIDv7 given when the context is first created; kept across replaces.
     pub id: Uuid,
@@ -18,13 +19,16 @@ pub struct Context {
     #[serde(default)]
     pub tags: Vec<String>,
     /// When the context was first created.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When it was last written.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
     /// Starts at 1 and grows by one at every write: the optimistic-concurrency token.
     pub version: u64,
     /// When it expires, if ever. Expired contexts are never returned.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
 }
 

@@ -8,6 +8,7 @@ use super::{Metadata, Scope, Timestamp};
 /// apply it *inside* the search (pre-filter), so a search for one user returns that
 /// user's k best.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Filter {
     /// Only this namespace.
     #[serde(default)]
@@ -23,6 +24,7 @@ pub struct Filter {
     pub session_id: Option<String>,
     /// Metadata equality: every key must be present with an equal scalar value.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
 }
 

@@ -8,6 +8,7 @@ use crate::{Error, Result};
 /// The id of a memory: a UUIDv7, so ids sort by creation time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String, format = Uuid))]
 pub struct MemoryId(pub Uuid);
 
 impl MemoryId {

@@ -7,6 +7,7 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 
 /// Who a memory belongs to: a namespace, and optionally a user, an agent and a session.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Scope {
     /// The namespace (defaults to `"default"`).
     #[serde(default = "default_namespace")]
@@ -64,6 +65,7 @@ impl Scope {
 
 /// A piece of natural-language memory with its embedding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Memory {
     /// UUIDv7 id.
     pub id: MemoryId,
@@ -74,16 +76,20 @@ pub struct Memory {
     pub embedding: Vec<f32>,
     /// A JSON object of caller data.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     /// Who it belongs to.
     #[serde(flatten)]
     pub scope: Scope,
     /// When it was added.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub created_at: Timestamp,
     /// When it was last changed.
+    #[cfg_attr(feature = "openapi", schema(value_type = String, format = DateTime))]
     pub updated_at: Timestamp,
     /// When it expires, if ever.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
 }
 
@@ -104,11 +110,13 @@ impl Memory {
 
 /// The input of `Omnex::add_memory`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewMemory {
     /// The text to remember.
     pub content: String,
     /// Caller metadata (a JSON object).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub metadata: Metadata,
     /// Who it belongs to.
     #[serde(flatten)]
@@ -118,6 +126,7 @@ pub struct NewMemory {
     pub embedding: Option<Vec<f32>>,
     /// Absolute expiry time.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
     /// Time to live in seconds (alternative to `expires_at`).
     #[serde(default)]
@@ -156,18 +165,21 @@ impl NewMemory {
 
 /// A partial update of a memory; absent fields are kept.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MemoryUpdate {
     /// New text (the memory is re-embedded).
     #[serde(default)]
     pub content: Option<String>,
     /// New metadata (replaces the whole object).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Metadata>,
     /// A precomputed embedding for the new content.
     #[serde(default)]
     pub embedding: Option<Vec<f32>>,
     /// New expiry.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
     /// New time to live in seconds from now.
     #[serde(default)]
@@ -242,6 +254,7 @@ impl SearchRequest {
 
 /// A search result: a memory and its cosine similarity to the query.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchHit {
     /// The memory.
     pub memory: Memory,

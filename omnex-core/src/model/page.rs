@@ -2,6 +2,7 @@ use serde::{Deserialize, Serialize};
 
 /// One page of a listing. Pass `next_cursor` back to get the next page; `None` means the end.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items of this page, in listing order.
     pub items: Vec<T>,

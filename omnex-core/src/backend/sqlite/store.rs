@@ -156,27 +156,24 @@ impl Store for SqliteStore {
         } else {
             stored.version = 1;
         }
-        sqlx::query(
-            "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
-             tags = excluded.tags, created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             version = excluded.version, expires_at = excluded.expires_at",
-        )
-        .bind(&stored.namespace)
-        .bind(&stored.key)
-        .bind(stored.id.to_string())
-        .bind(json_text(&stored.value)?)
-        .bind(json_text(&stored.tags)?)
-        .bind(to_micros(stored.created_at))
-        .bind(to_micros(stored.updated_at))
-        .bind(i64::try_from(stored.version).unwrap_or(i64::MAX))
-        .bind(stored.expires_at.map(to_micros))
-        .execute(&mut *tx)
-        .await
-        .map_err(map_err)?;
+        upsert_context(&mut tx, &stored).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)
+    }
+
+    async fn restore_contexts(&self, batch: &[Context]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_err)?;
+        for ctx in batch {
+            upsert_context(&mut tx, ctx).await?;
+        }
+        tx.commit().await.map_err(map_err)
     }
 
     async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>> {
@@ -526,4 +523,28 @@ impl Store for SqliteStore {
             .map(|_| ())
             .map_err(map_err)
     }
+}
+
+/// Inserts or replaces one context row as given.
+async fn upsert_context(tx: &mut sqlx::SqliteConnection, ctx: &Context) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
+         tags = excluded.tags, created_at = excluded.created_at, updated_at = excluded.updated_at, \
+         version = excluded.version, expires_at = excluded.expires_at",
+    )
+    .bind(&ctx.namespace)
+    .bind(&ctx.key)
+    .bind(ctx.id.to_string())
+    .bind(json_text(&ctx.value)?)
+    .bind(json_text(&ctx.tags)?)
+    .bind(to_micros(ctx.created_at))
+    .bind(to_micros(ctx.updated_at))
+    .bind(i64::try_from(ctx.version).unwrap_or(i64::MAX))
+    .bind(ctx.expires_at.map(to_micros))
+    .execute(&mut *tx)
+    .await
+    .map_err(map_err)?;
+    Ok(())
 }

@@ -25,6 +25,8 @@ use crate::{
     validate, Error, Result,
 };
 
+mod transfer;
+
 const META_MODEL: &str = "embedding_model";
 const META_DIMENSION: &str = "embedding_dimension";
 const SYNC_BATCH: usize = 1000;
@@ -566,7 +568,10 @@ impl Omnex {
             .map(|(_, t)| t.clone())
             .collect();
         if !missing.is_empty() {
+            let started = std::time::Instant::now();
             let vectors = embedder.embed(&missing).await?;
+            metrics::histogram!("omnex_embed_seconds").record(started.elapsed().as_secs_f64());
+            metrics::counter!("omnex_embedded_texts_total").increment(missing.len() as u64);
             if vectors.len() != missing.len() {
                 return Err(Error::internal(
                     "embedder",

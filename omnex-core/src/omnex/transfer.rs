@@ -1,0 +1,58 @@
+//! Import (restore exported data as it was) and readiness checks.
+
+use super::Omnex;
+use crate::{
+    model::{Context, Memory},
+    validate, Error, Result,
+};
+
+impl Omnex {
+    /// Writes exported contexts back exactly as they were (ids, versions,
+    /// timestamps), replacing any stored under the same `namespace/key`. All or nothing.
+    pub async fn import_contexts(&self, batch: Vec<Context>) -> Result<()> {
+        validate::batch_len(batch.len())?;
+        for c in &batch {
+            validate::namespace(&c.namespace)?;
+            validate::key(&c.key)?;
+            validate::value(&c.value)?;
+            validate::tags(&c.tags)?;
+        }
+        self.inner.store.restore_contexts(&batch).await
+    }
+
+    /// Writes exported memories back with their ids and timestamps, replacing any
+    /// with the same id. Memories without an embedding are embedded. All or nothing.
+    pub async fn import_memories(&self, mut batch: Vec<Memory>) -> Result<()> {
+        validate::batch_len(batch.len())?;
+        let dim = self.dimension();
+        for m in &batch {
+            validate::content(&m.content)?;
+            validate::metadata(&m.metadata)?;
+            validate::scope(&m.scope)?;
+            if !m.embedding.is_empty() {
+                validate::vector("embedding", &m.embedding, dim)?;
+            }
+        }
+        let missing: Vec<String> = batch
+            .iter()
+            .filter(|m| m.embedding.is_empty())
+            .map(|m| m.content.clone())
+            .collect();
+        let mut computed = self.embed_texts(&missing).await?.into_iter();
+        for m in batch.iter_mut().filter(|m| m.embedding.is_empty()) {
+            m.embedding = computed
+                .next()
+                .ok_or_else(|| Error::internal("embedder", "returned too few vectors"))?;
+        }
+        self.inner.store.put_memories(&batch).await?;
+        self.sync_after_write().await;
+        Ok(())
+    }
+
+    /// Checks that every backend answers: the store reads, the index reports its size.
+    pub async fn ready(&self) -> Result<()> {
+        self.inner.store.head_seq().await?;
+        self.inner.index.len().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! Settings of the HTTP server, from a TOML file, `OMNEX_*` variables and flags.
+
+use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+
+use omnex_core::Config;
+use serde::Deserialize;
+
+/// HTTP server settings (the `[server]` table of the configuration file).
+#[derive(Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerOptions {
+    /// Address to listen on (default `127.0.0.1:8080`).
+    pub addr: SocketAddr,
+    /// When set, every `/api/v1` route requires `Authorization: Bearer <api_key>`.
+    pub api_key: Option<String>,
+    /// Largest accepted request body in bytes (default 1 MiB).
+    pub body_limit: usize,
+    /// Longest a request may run, in milliseconds (default 30,000).
+    pub request_timeout_ms: u64,
+    /// Origins allowed by CORS (`*` for any); none by default.
+    pub cors_origins: Vec<String>,
+    /// Requests per second the server accepts before answering 429 (0 = no limit).
+    pub rate_limit: u32,
+}
+
+impl Default for ServerOptions {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            api_key: None,
+            body_limit: 1024 * 1024,
+            request_timeout_ms: 30_000,
+            cors_origins: Vec::new(),
+            rate_limit: 0,
+        }
+    }
+}
+
+impl ServerOptions {
+    /// The request timeout as a duration.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms.max(1))
+    }
+}
+
+impl fmt::Debug for ServerOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServerOptions")
+            .field("addr", &self.addr)
+            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
+            .field("body_limit", &self.body_limit)
+            .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("cors_origins", &self.cors_origins)
+            .field("rate_limit", &self.rate_limit)
+            .finish()
+    }
+}
+
+/// A configuration file: `[server]` for the HTTP server, `[omnex]` for the backends.
+///
+/// ```toml
+/// [server]
+/// addr = "0.0.0.0:8080"
+/// api_key = "change-me"
+///
+/// [omnex]
+/// data_dir = "/var/lib/omnex"
+/// index = "hnsw"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileConfig {
+    /// HTTP server settings.
+    pub server: ServerOptions,
+    /// Backends and the data directory.
+    pub omnex: Config,
+}
+
+impl FileConfig {
+    /// Reads a TOML configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config file {} is not valid: {e}", path.display()))
+    }
+}

@@ -1,0 +1,144 @@
+//! # omnex-http
+//!
+//! The REST API of Omnex (`/api/v1`), a thin adapter over [`omnex_core::Omnex`]:
+//! each handler extracts its input, makes one core call and returns JSON. Errors
+//! are `application/problem+json` with the stable codes of `docs/errors.md`.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! let omnex = omnex_core::Omnex::open(omnex_core::Config::default()).await?;
+//! let app = omnex_http::router(omnex);
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! omnex_http::serve(listener, app, omnex_http::shutdown_signal()).await?;
+//! # Ok(()) }
+//! ```
+
+use std::{future::Future, sync::Arc};
+
+use axum::{
+    extract::DefaultBodyLimit,
+    http::HeaderValue,
+    middleware::{from_fn, from_fn_with_state},
+    Router,
+};
+use omnex_core::Omnex;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    compression::CompressionLayer,
+    cors::{AllowOrigin, Any, CorsLayer},
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+};
+
+pub mod config;
+mod error;
+mod layers;
+mod openapi;
+mod routes;
+pub mod transfer;
+
+pub use crate::{
+    config::{FileConfig, ServerOptions},
+    error::{ApiError, Problem},
+    openapi::{openapi_json, ApiDoc},
+};
+
+/// The API with default options (no API key, 1 MiB bodies, 30 s timeout).
+pub fn router(omnex: Omnex) -> Router {
+    router_with(omnex, &ServerOptions::default())
+}
+
+/// The API with these options: `/api/v1` routes, health and docs, and every layer
+/// (request id, logs and metrics, API key, rate limit, timeout, body limit, CORS,
+/// compression, panic catching).
+pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
+    let mut api = Router::new()
+        .merge(routes::contexts::routes())
+        .merge(routes::memories::routes());
+    if let Some(key) = opts.api_key.as_deref().filter(|k| !k.is_empty()) {
+        api = api.layer(from_fn_with_state(
+            Arc::<str>::from(key),
+            crate::layers::require_api_key,
+        ));
+    }
+    let metrics = crate::layers::Metrics::get();
+    let mut app = Router::new()
+        .nest("/api/v1", api)
+        .merge(routes::health::routes())
+        .merge(routes::health::metrics_route(metrics))
+        .fallback(crate::layers::not_found)
+        .method_not_allowed_fallback(crate::layers::method_not_allowed)
+        .with_state(omnex);
+    if opts.rate_limit > 0 {
+        app = app.layer(from_fn_with_state(
+            Arc::new(crate::layers::RateLimit::new(opts.rate_limit)),
+            crate::layers::rate_limit,
+        ));
+    }
+    app = app.layer(
+        ServiceBuilder::new()
+            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+            .layer(PropagateRequestIdLayer::x_request_id())
+            .layer(from_fn(crate::layers::observe))
+            .layer(CatchPanicLayer::custom(crate::layers::panic_response))
+            .layer(cors(&opts.cors_origins))
+            .layer(CompressionLayer::new())
+            .layer(from_fn(
+                crate::layers::problem_for_bare_errors,
+            ))
+            .layer(from_fn_with_state(
+                opts.request_timeout(),
+                crate::layers::timeout,
+            ))
+            .layer(DefaultBodyLimit::max(opts.body_limit)),
+    );
+    app
+}
+
+fn cors(origins: &[String]) -> CorsLayer {
+    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    if origins.iter().any(|o| o == "*") {
+        layer.allow_origin(Any)
+    } else {
+        let list: Vec<HeaderValue> = origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        layer.allow_origin(AllowOrigin::list(list))
+    }
+}
+
+/// Serves `app` until `shutdown` completes, then finishes in-flight requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,67 @@
+//! The OpenAPI 3.1 document, generated from the handlers and types.
+
+use std::sync::OnceLock;
+
+use utoipa::{
+    openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
+    Modify, OpenApi,
+};
+
+use crate::routes::{contexts, health, memories};
+
+/// The API description served at `/openapi.json` and committed as `docs/openapi.json`.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Omnex",
+        description = "Durable memory for AI applications: contexts (JSON values under namespace/key) and memories (text searchable by meaning). Errors are application/problem+json with a stable `code`; see docs/errors.md.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        contexts::put_context, contexts::get_context, contexts::delete_context, contexts::list_contexts,
+        memories::add_memory, memories::add_memories, memories::get_memory, memories::update_memory,
+        memories::delete_memory, memories::list_memories, memories::search,
+        health::healthz, health::readyz, health::openapi_json,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    security(("api_key" = [])),
+    tags(
+        (name = "contexts", description = "Structured JSON values under namespace/key, with tags, versions and expiry."),
+        (name = "memories", description = "Natural-language memories with metadata, scoped to a namespace, user, agent and session, searchable by meaning."),
+        (name = "health", description = "Liveness, readiness and API documents (no API key needed)."),
+    )
+)]
+pub struct ApiDoc;
+
+/// Declares the optional bearer API key.
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "Required on /api/v1 when the server is started with an API key (`--api-key` or OMNEX_API_KEY).",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document as pretty JSON (computed once).
+pub fn openapi_json() -> &'static str {
+    static DOC: OnceLock<String> = OnceLock::new();
+    DOC.get_or_init(|| {
+        let mut json = ApiDoc::openapi()
+            .to_pretty_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"));
+        json.push('\n');
+        json
+    })
+}

@@ -1,0 +1,182 @@
+//! `/api/v1/contexts`: JSON values under `namespace/key`.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+    routing::get,
+    Json, Router,
+};
+use omnex_core::{
+    model::{Context, ListContexts, Page, PutContext},
+    Omnex,
+};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, AppJson, AppPath, AppQuery, Problem};
+
+pub(crate) fn routes() -> Router<Omnex> {
+    Router::new()
+        .route("/contexts", get(list_contexts))
+        .route(
+            "/contexts/{namespace}/{*key}",
+            get(get_context).put(put_context).delete(delete_context),
+        )
+}
+
+/// The body of `PUT /contexts/{namespace}/{key}`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PutContextBody {
+    /// Any JSON value (at most 1 MiB serialized).
+    pub value: serde_json::Value,
+    /// Tags for filtering listings; replaces the stored tags.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Only write if the stored version is this one; else 409.
+    #[serde(default)]
+    pub if_version: Option<u64>,
+    /// Expire the context this many seconds from now.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// Expire the context at this time (RFC 3339), instead of `ttl_seconds`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Path of one context.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ContextPath {
+    /// Namespace: 1–128 ASCII letters, digits, `_ - . : @`.
+    namespace: String,
+    /// Key inside the namespace; may contain `/`.
+    key: String,
+}
+
+/// Optional precondition of a delete.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct DeleteParams {
+    /// Only delete if the stored version is this one; else 409.
+    if_version: Option<u64>,
+}
+
+/// Filters and paging of `GET /contexts`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Only this namespace.
+    namespace: Option<String>,
+    /// Only contexts with this tag.
+    tag: Option<String>,
+    /// Only keys starting with this prefix.
+    prefix: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// Create or replace a context.
+///
+/// Returns 201 when the context was created, 200 when it replaced one.
+/// With `if_version`, the write happens only if the stored version matches.
+#[utoipa::path(
+    put, path = "/api/v1/contexts/{namespace}/{key}", tag = "contexts",
+    params(ContextPath), request_body = PutContextBody,
+    responses(
+        (status = 201, description = "Created", body = Context),
+        (status = 200, description = "Replaced", body = Context),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`if_version` does not match the stored version", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn put_context(
+    omnex: axum::extract::State<Omnex>,
+    AppPath(p): AppPath<ContextPath>,
+    AppJson(body): AppJson<PutContextBody>,
+) -> Result<Response, ApiError> {
+    let req = PutContext {
+        namespace: p.namespace,
+        key: p.key,
+        value: body.value,
+        tags: body.tags,
+        if_version: body.if_version,
+        expires_at: body.expires_at,
+        ttl_seconds: body.ttl_seconds,
+    };
+    let ctx = omnex.put_context(req).await?;
+    let status = if ctx.version == 1 {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ctx)).into_response())
+}
+
+/// Read a context.
+#[utoipa::path(
+    get, path = "/api/v1/contexts/{namespace}/{key}", tag = "contexts",
+    params(ContextPath),
+    responses(
+        (status = 200, description = "The context", body = Context),
+        (status = 404, description = "No such context (or it expired)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_context(
+    omnex: axum::extract::State<Omnex>,
+    AppPath(p): AppPath<ContextPath>,
+) -> Result<Json<Context>, ApiError> {
+    Ok(Json(omnex.get_context(&p.namespace, &p.key).await?))
+}
+
+/// Delete a context.
+#[utoipa::path(
+    delete, path = "/api/v1/contexts/{namespace}/{key}", tag = "contexts",
+    params(ContextPath, DeleteParams),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such context", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`if_version` does not match", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_context(
+    omnex: axum::extract::State<Omnex>,
+    AppPath(p): AppPath<ContextPath>,
+    AppQuery(q): AppQuery<DeleteParams>,
+) -> Result<StatusCode, ApiError> {
+    omnex
+        .delete_context(&p.namespace, &p.key, q.if_version)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List contexts by `(namespace, key)`, a page at a time.
+///
+/// Pass the response's `next_cursor` as `cursor` for the next page; `null` means the end.
+#[utoipa::path(
+    get, path = "/api/v1/contexts", tag = "contexts",
+    params(ListParams),
+    responses(
+        (status = 200, description = "One page", body = Page<Context>),
+        (status = 400, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_contexts(
+    omnex: axum::extract::State<Omnex>,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<Context>>, ApiError> {
+    let req = ListContexts {
+        namespace: q.namespace,
+        tag: q.tag,
+        prefix: q.prefix,
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    Ok(Json(omnex.list_contexts(req).await?))
+}

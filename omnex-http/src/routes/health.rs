@@ -1,0 +1,70 @@
+//! Health, readiness, metrics and the API documents: open even with an API key.
+
+use axum::{
+    extract::State,
+    http::header,
+    response::{Html, IntoResponse},
+    routing::get,
+    Json, Router,
+};
+use omnex_core::Omnex;
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+
+use crate::{error::ApiError, layers::Metrics, openapi::ApiDoc};
+
+pub(crate) fn routes() -> Router<Omnex> {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+}
+
+/// The `/metrics` route, which needs the metrics handle as state.
+pub(crate) fn metrics_route(metrics: Metrics) -> Router<Omnex> {
+    Router::new().route(
+        "/metrics",
+        get(move |State(omnex): State<Omnex>| async move { metrics.render(&omnex).await }),
+    )
+}
+
+/// The body of health answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Status {
+    /// `ok` when healthy.
+    pub status: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Up", body = Status)))]
+pub(crate) async fn healthz() -> Json<Status> {
+    Json(Status { status: "ok" })
+}
+
+/// Every backend (store, index) answers.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Status),
+        (status = 503, description = "A backend cannot be reached", body = crate::error::Problem, content_type = "application/problem+json"),
+    ))]
+pub(crate) async fn readyz(State(omnex): State<Omnex>) -> Result<Json<Status>, ApiError> {
+    omnex.ready().await?;
+    Ok(Json(Status { status: "ok" }))
+}
+
+/// This document: the OpenAPI 3.1 description of the API.
+#[utoipa::path(get, path = "/openapi.json", tag = "health",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
+    )
+}
+
+/// Interactive API documentation (Scalar, loaded from its CDN by the browser).
+pub(crate) async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
+}

@@ -1,0 +1,304 @@
+//! `/api/v1/memories`: text memories, their listing and semantic search.
+
+use axum::{
+    extract::State,
+    http::StatusCode,
+    routing::{get, post},
+    Json, Router,
+};
+use omnex_core::{
+    model::{
+        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page,
+        SearchHit, SearchRequest,
+    },
+    Omnex,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::error::{ApiError, AppJson, AppPath, AppQuery, Problem};
+
+pub(crate) fn routes() -> Router<Omnex> {
+    Router::new()
+        .route("/memories", post(add_memory).get(list_memories))
+        .route("/memories/batch", post(add_memories))
+        .route("/memories/search", post(search))
+        .route(
+            "/memories/{id}",
+            get(get_memory).patch(update_memory).delete(delete_memory),
+        )
+}
+
+/// The body of `POST /memories/batch`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BatchBody {
+    /// 1–1000 memories, written all or nothing.
+    pub memories: Vec<NewMemory>,
+}
+
+/// Memories in input order.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct BatchResponse {
+    /// The stored memories, in the order they were sent.
+    pub items: Vec<Memory>,
+}
+
+/// The body of `POST /memories/search`: a `query` text or a `vector`, and a scope.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SearchBody {
+    /// The text to search for (embedded with the server's embedder).
+    #[serde(default)]
+    pub query: Option<String>,
+    /// A query vector of the index dimension, instead of `query`.
+    #[serde(default)]
+    pub vector: Option<Vec<f32>>,
+    /// How many hits, 1–100 (default 10).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Only this namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Only this user.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// Only this agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// Only this session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Metadata equality filter: every key must match (strings, numbers, booleans, null).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub filter: Metadata,
+    /// Drop hits whose cosine similarity is below this (-1 to 1).
+    #[serde(default)]
+    pub min_score: Option<f32>,
+}
+
+/// Search hits, best first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SearchResponse {
+    /// Each memory with its cosine similarity to the query.
+    pub hits: Vec<SearchHit>,
+}
+
+/// Path of one memory.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct IdPath {
+    /// The memory id (a UUID).
+    id: String,
+}
+
+/// Whether responses carry the stored embedding.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct IncludeParams {
+    /// Include each memory's `embedding` (off by default: 384 floats per memory).
+    #[serde(default)]
+    include_embedding: bool,
+}
+
+/// Filters and paging of `GET /memories`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ListParams {
+    /// Only this namespace.
+    namespace: Option<String>,
+    /// Only this user.
+    user_id: Option<String>,
+    /// Only this agent.
+    agent_id: Option<String>,
+    /// Only this session.
+    session_id: Option<String>,
+    /// Page size, 1–1000 (default 50).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Include each memory's `embedding`.
+    #[serde(default)]
+    include_embedding: bool,
+}
+
+/// Responses leave the embedding out unless asked for it.
+fn shown(mut m: Memory, include_embedding: bool) -> Memory {
+    if !include_embedding {
+        m.embedding = Vec::new();
+    }
+    m
+}
+
+fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
+    MemoryId::parse(id).map_err(|_| ApiError::invalid("id", format!("{id:?} is not a memory id (a UUID)")))
+}
+
+/// Add a memory.
+///
+/// The content is embedded with the server's embedder, unless `embedding` is given
+/// (it must have the index dimension).
+#[utoipa::path(
+    post, path = "/api/v1/memories", tag = "memories", request_body = NewMemory,
+    responses(
+        (status = 201, description = "Stored", body = Memory),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Embedder or store unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn add_memory(
+    omnex: State<Omnex>,
+    AppJson(new): AppJson<NewMemory>,
+) -> Result<(StatusCode, Json<Memory>), ApiError> {
+    let m = omnex.add_memory(new).await?;
+    Ok((StatusCode::CREATED, Json(shown(m, false))))
+}
+
+/// Add up to 1,000 memories at once, all or nothing.
+#[utoipa::path(
+    post, path = "/api/v1/memories/batch", tag = "memories", request_body = BatchBody,
+    responses(
+        (status = 201, description = "All stored, in input order", body = BatchResponse),
+        (status = 400, description = "One item is invalid; nothing was stored", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn add_memories(
+    omnex: State<Omnex>,
+    AppJson(body): AppJson<BatchBody>,
+) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
+    let items = omnex.add_memories(body.memories).await?;
+    let items = items.into_iter().map(|m| shown(m, false)).collect();
+    Ok((StatusCode::CREATED, Json(BatchResponse { items })))
+}
+
+/// Read a memory.
+#[utoipa::path(
+    get, path = "/api/v1/memories/{id}", tag = "memories", params(IdPath, IncludeParams),
+    responses(
+        (status = 200, description = "The memory", body = Memory),
+        (status = 400, description = "Not a memory id", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such memory (or it expired)", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn get_memory(
+    omnex: State<Omnex>,
+    AppPath(p): AppPath<IdPath>,
+    AppQuery(q): AppQuery<IncludeParams>,
+) -> Result<Json<Memory>, ApiError> {
+    let m = omnex.get_memory(parse_id(&p.id)?).await?;
+    Ok(Json(shown(m, q.include_embedding)))
+}
+
+/// Update a memory; absent fields are kept. New content is re-embedded.
+#[utoipa::path(
+    patch, path = "/api/v1/memories/{id}", tag = "memories", params(IdPath), request_body = MemoryUpdate,
+    responses(
+        (status = 200, description = "The updated memory", body = Memory),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such memory", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn update_memory(
+    omnex: State<Omnex>,
+    AppPath(p): AppPath<IdPath>,
+    AppJson(update): AppJson<MemoryUpdate>,
+) -> Result<Json<Memory>, ApiError> {
+    let m = omnex.update_memory(parse_id(&p.id)?, update).await?;
+    Ok(Json(shown(m, false)))
+}
+
+/// Delete a memory.
+#[utoipa::path(
+    delete, path = "/api/v1/memories/{id}", tag = "memories", params(IdPath),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 404, description = "No such memory", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn delete_memory(
+    omnex: State<Omnex>,
+    AppPath(p): AppPath<IdPath>,
+) -> Result<StatusCode, ApiError> {
+    omnex.delete_memory(parse_id(&p.id)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// List memories in creation order, a page at a time.
+#[utoipa::path(
+    get, path = "/api/v1/memories", tag = "memories", params(ListParams),
+    responses(
+        (status = 200, description = "One page", body = Page<Memory>),
+        (status = 400, description = "Bad scope, limit or cursor", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_memories(
+    omnex: State<Omnex>,
+    AppQuery(q): AppQuery<ListParams>,
+) -> Result<Json<Page<Memory>>, ApiError> {
+    let filter = Filter {
+        namespace: q.namespace,
+        user_id: q.user_id,
+        agent_id: q.agent_id,
+        session_id: q.session_id,
+        metadata: Metadata::new(),
+    };
+    let page = omnex
+        .list_memories(ListMemories {
+            filter,
+            limit: q.limit,
+            cursor: q.cursor,
+        })
+        .await?;
+    Ok(Json(Page {
+        items: page
+            .items
+            .into_iter()
+            .map(|m| shown(m, q.include_embedding))
+            .collect(),
+        next_cursor: page.next_cursor,
+    }))
+}
+
+/// Semantic search: the memories closest in meaning to `query` (or `vector`), best first.
+#[utoipa::path(
+    post, path = "/api/v1/memories/search", tag = "memories", request_body = SearchBody,
+    responses(
+        (status = 200, description = "Hits, best first", body = SearchResponse),
+        (status = 400, description = "Invalid input (for example a vector of the wrong dimension)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Embedder unavailable", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn search(
+    omnex: State<Omnex>,
+    AppJson(body): AppJson<SearchBody>,
+) -> Result<Json<SearchResponse>, ApiError> {
+    let filter = Filter {
+        namespace: body.namespace,
+        user_id: body.user_id,
+        agent_id: body.agent_id,
+        session_id: body.session_id,
+        metadata: body.filter,
+    };
+    let hits = omnex
+        .search(SearchRequest {
+            query: body.query,
+            vector: body.vector,
+            limit: body.limit,
+            filter,
+            min_score: body.min_score,
+        })
+        .await?;
+    let hits = hits
+        .into_iter()
+        .map(|h| SearchHit {
+            memory: shown(h.memory, false),
+            score: h.score,
+        })
+        .collect();
+    Ok(Json(SearchResponse { hits }))
+}
