@@ -80,7 +80,8 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
-    let span = tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+    let span =
+        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
     let res = next.run(req).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = res.status().as_u16();
@@ -183,7 +184,10 @@ pub(crate) async fn rate_limit(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
                 "Too many requests",
-                format!("the server accepts at most {} requests per second; retry after {wait} s", limit.rate),
+                format!(
+                    "the server accepts at most {} requests per second; retry after {wait} s",
+                    limit.rate
+                ),
             )
             .into_response();
             res.headers_mut()
@@ -214,7 +218,10 @@ pub(crate) async fn timeout(State(limit): State<Duration>, req: Request, next: N
 pub(crate) async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
     if res.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && res.headers().get(header::CONTENT_TYPE).is_none_or(|ct| ct != "application/problem+json")
+        && res
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .is_none_or(|ct| ct != "application/problem+json")
     {
         return crate::error::payload_too_large().into_response();
     }
@@ -260,4 +267,52 @@ pub(crate) async fn method_not_allowed(req: Request) -> ApiError {
         "Method not allowed",
         format!("{} is not allowed on {}", req.method(), req.uri().path()),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::to_bytes, routing::get, Router};
+    use tower::ServiceExt;
+    use tower_http::catch_panic::CatchPanicLayer;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_problem() {
+        async fn boom() -> &'static str {
+            panic!("injected panic")
+        }
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .layer(CatchPanicLayer::custom(panic_response));
+        let req = Request::builder().uri("/boom").body(Body::empty()).unwrap();
+        let res = app.oneshot(req).await.unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            res.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
+        let body: serde_json::Value =
+            serde_json::from_slice(&to_bytes(res.into_body(), 4096).await.unwrap()).unwrap();
+        assert_eq!(body["code"], "internal");
+        assert!(
+            !body["detail"].as_str().unwrap().contains("injected"),
+            "no panic text leaks"
+        );
+    }
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_limits() {
+        let limit = RateLimit::new(3);
+        assert!((0..3).all(|_| limit.take().is_ok()));
+        assert_eq!(limit.take(), Err(1));
+    }
+
+    #[test]
+    fn key_comparison() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"x"));
+    }
 }

@@ -83,9 +83,7 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
             .layer(CatchPanicLayer::custom(crate::layers::panic_response))
             .layer(cors(&opts.cors_origins))
             .layer(CompressionLayer::new())
-            .layer(from_fn(
-                crate::layers::problem_for_bare_errors,
-            ))
+            .layer(from_fn(crate::layers::problem_for_bare_errors))
             .layer(from_fn_with_state(
                 opts.request_timeout(),
                 crate::layers::timeout,

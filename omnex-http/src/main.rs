@@ -77,7 +77,11 @@ struct ServeArgs {
     #[arg(long, env = "OMNEX_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
     /// Allowed CORS origin (repeat, or comma-separate; `*` for any).
-    #[arg(long = "cors-origin", env = "OMNEX_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "cors-origin",
+        env = "OMNEX_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
     cors_origins: Vec<String>,
     /// Requests per second before answering 429 (0 = no limit).
     #[arg(long, env = "OMNEX_RATE_LIMIT")]
@@ -196,15 +200,25 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Import { file, backend } => {
-            let omnex = Omnex::open(backend.config()?).await.context("opening Omnex")?;
+            let omnex = Omnex::open(backend.config()?)
+                .await
+                .context("opening Omnex")?;
             let n = omnex_http::transfer::import(&omnex, &file).await?;
-            eprintln!("Imported {} contexts and {} memories.", n.contexts, n.memories);
+            eprintln!(
+                "Imported {} contexts and {} memories.",
+                n.contexts, n.memories
+            );
             Ok(())
         }
         Command::Export { file, backend } => {
-            let omnex = Omnex::open(backend.config()?).await.context("opening Omnex")?;
+            let omnex = Omnex::open(backend.config()?)
+                .await
+                .context("opening Omnex")?;
             let n = omnex_http::transfer::export(&omnex, &file).await?;
-            eprintln!("Exported {} contexts and {} memories.", n.contexts, n.memories);
+            eprintln!(
+                "Exported {} contexts and {} memories.",
+                n.contexts, n.memories
+            );
             Ok(())
         }
         Command::Openapi => {

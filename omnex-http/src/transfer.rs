@@ -112,7 +112,6 @@ pub async fn export(omnex: &Omnex, path: &Path) -> anyhow::Result<Counts> {
             break;
         }
     }
-    drop(line);
     out.flush()?;
     bar.finish_with_message(format!(
         "{} contexts, {} memories",
@@ -161,19 +160,21 @@ pub async fn import(omnex: &Omnex, path: &Path) -> anyhow::Result<Counts> {
             Record::Context(c) => {
                 contexts.push(c);
                 if contexts.len() == BATCH {
-                    counts.contexts += flush_contexts(omnex, &mut contexts, line_no).await?;
+                    counts.contexts +=
+                        flush(&mut contexts, line_no, |b| omnex.import_contexts(b)).await?;
                 }
             }
             Record::Memory(m) => {
                 memories.push(m);
                 if memories.len() == BATCH {
-                    counts.memories += flush_memories(omnex, &mut memories, line_no).await?;
+                    counts.memories +=
+                        flush(&mut memories, line_no, |b| omnex.import_memories(b)).await?;
                 }
             }
         }
     }
-    counts.contexts += flush_contexts(omnex, &mut contexts, 0).await?;
-    counts.memories += flush_memories(omnex, &mut memories, 0).await?;
+    counts.contexts += flush(&mut contexts, 0, |b| omnex.import_contexts(b)).await?;
+    counts.memories += flush(&mut memories, 0, |b| omnex.import_memories(b)).await?;
     bar.finish_with_message(format!(
         "{} contexts, {} memories",
         counts.contexts, counts.memories
@@ -181,34 +182,23 @@ pub async fn import(omnex: &Omnex, path: &Path) -> anyhow::Result<Counts> {
     Ok(counts)
 }
 
-async fn flush_contexts(omnex: &Omnex, batch: &mut Vec<Context>, line: usize) -> anyhow::Result<u64> {
+/// Writes a pending batch with `write`; `line` is the last line read (0 at the end).
+async fn flush<T, F, Fut>(batch: &mut Vec<T>, line: usize, write: F) -> anyhow::Result<u64>
+where
+    F: FnOnce(Vec<T>) -> Fut,
+    Fut: std::future::Future<Output = omnex_core::Result<()>>,
+{
     if batch.is_empty() {
         return Ok(0);
     }
     let n = batch.len() as u64;
-    omnex
-        .import_contexts(std::mem::take(batch))
-        .await
-        .with_context(|| format!("importing the contexts before line {}", line_label(line)))?;
-    Ok(n)
-}
-
-async fn flush_memories(omnex: &Omnex, batch: &mut Vec<Memory>, line: usize) -> anyhow::Result<u64> {
-    if batch.is_empty() {
-        return Ok(0);
-    }
-    let n = batch.len() as u64;
-    omnex
-        .import_memories(std::mem::take(batch))
-        .await
-        .with_context(|| format!("importing the memories before line {}", line_label(line)))?;
-    Ok(n)
-}
-
-fn line_label(line: usize) -> String {
-    if line == 0 {
-        "the end".into()
+    let place = if line == 0 {
+        "at the end of the file".to_owned()
     } else {
-        (line + 1).to_string()
-    }
+        format!("up to line {line}")
+    };
+    write(std::mem::take(batch))
+        .await
+        .with_context(|| format!("importing the records {place}"))?;
+    Ok(n)
 }

@@ -16,12 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::{ApiError, AppJson, AppPath, AppQuery, Problem};
 
 pub(crate) fn routes() -> Router<Omnex> {
-    Router::new()
-        .route("/contexts", get(list_contexts))
-        .route(
-            "/contexts/{namespace}/{*key}",
-            get(get_context).put(put_context).delete(delete_context),
-        )
+    Router::new().route("/contexts", get(list_contexts)).route(
+        "/contexts/{namespace}/{*key}",
+        get(get_context).put(put_context).delete(delete_context),
+    )
 }
 
 /// The body of `PUT /contexts/{namespace}/{key}`.

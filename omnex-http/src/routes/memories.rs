@@ -8,8 +8,8 @@ use axum::{
 };
 use omnex_core::{
     model::{
-        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page,
-        SearchHit, SearchRequest,
+        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, SearchHit,
+        SearchRequest,
     },
     Omnex,
 };
@@ -132,7 +132,8 @@ fn shown(mut m: Memory, include_embedding: bool) -> Memory {
 }
 
 fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
-    MemoryId::parse(id).map_err(|_| ApiError::invalid("id", format!("{id:?} is not a memory id (a UUID)")))
+    MemoryId::parse(id)
+        .map_err(|_| ApiError::invalid("id", format!("{id:?} is not a memory id (a UUID)")))
 }
 
 /// Add a memory.

@@ -1,0 +1,75 @@
+//! The OpenAPI document: valid OpenAPI 3.1, complete, and committed up to date.
+
+use std::collections::BTreeSet;
+
+const ROUTES: &[(&str, &str)] = &[
+    ("put", "/api/v1/contexts/{namespace}/{key}"),
+    ("get", "/api/v1/contexts/{namespace}/{key}"),
+    ("delete", "/api/v1/contexts/{namespace}/{key}"),
+    ("get", "/api/v1/contexts"),
+    ("post", "/api/v1/memories"),
+    ("get", "/api/v1/memories"),
+    ("post", "/api/v1/memories/batch"),
+    ("post", "/api/v1/memories/search"),
+    ("get", "/api/v1/memories/{id}"),
+    ("patch", "/api/v1/memories/{id}"),
+    ("delete", "/api/v1/memories/{id}"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/openapi.json"),
+];
+
+#[test]
+fn document_is_openapi_3_1_with_every_route() {
+    let json = omnex_http::openapi_json();
+    let spec: oas3::OpenApiV3Spec = oas3::from_json(json).expect("parses as OpenAPI 3.1");
+    assert!(spec.openapi.starts_with("3.1"), "{}", spec.openapi);
+    let paths = spec.paths.as_ref().expect("paths");
+    let mut found = BTreeSet::new();
+    for (path, item) in paths {
+        for (method, op) in item.methods() {
+            let method = method.as_str().to_lowercase();
+            assert!(
+                op.summary.is_some() || op.description.is_some(),
+                "{method} {path} is undocumented"
+            );
+            assert!(
+                !op.responses(&spec).is_empty(),
+                "{method} {path} has no responses"
+            );
+            found.insert((method, path.clone()));
+        }
+    }
+    let want: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(found, want);
+    let schemas = &spec.components.as_ref().expect("components").schemas;
+    for name in [
+        "Context",
+        "Memory",
+        "NewMemory",
+        "MemoryUpdate",
+        "SearchHit",
+        "Problem",
+        "SearchBody",
+        "PutContextBody",
+    ] {
+        assert!(schemas.contains_key(name), "schema {name} missing");
+    }
+}
+
+#[test]
+fn committed_document_is_up_to_date() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/openapi.json");
+    let generated = omnex_http::openapi_json();
+    if std::env::var_os("OMNEX_UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "docs/openapi.json is stale; regenerate it with\n  cargo run -p omnex-http --bin omnex -- openapi > docs/openapi.json\n(or run this test with OMNEX_UPDATE_OPENAPI=1)"
+    );
+}

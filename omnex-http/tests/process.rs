@@ -1,0 +1,209 @@
+//! The `omnex` binary as users run it: `serve` with flags, a config file and a
+//! graceful shutdown on SIGTERM; `export` then `import` reproducing the data.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Stdio},
+};
+
+use omnex_core::{
+    model::{ListContexts, ListMemories, NewMemory, PutContext, Scope},
+    Config, Omnex,
+};
+use serde_json::json;
+
+fn omnex() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_omnex"))
+}
+
+/// Starts `omnex serve` and returns it with the base URL it prints.
+fn spawn_server(mut cmd: Command) -> (Child, String) {
+    let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().expect("serve prints its address").unwrap();
+    let base = first
+        .strip_prefix("Omnex is listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    (child, base)
+}
+
+fn sigterm(child: &Child) {
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_finishes_in_flight_requests_on_sigterm_and_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("omnex.toml");
+    // The file sets a port that the flag overrides (flags win).
+    std::fs::write(
+        &config,
+        "[server]\naddr = \"127.0.0.1:1\"\nbody_limit = 4194304\n",
+    )
+    .unwrap();
+    let mut cmd = omnex();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .env("OMNEX_DATA_DIR", dir.path().join("data"))
+        .env("OMNEX_LOG", "warn");
+    let (mut child, base) = spawn_server(cmd);
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{base}/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+
+    // A batch that takes a while to embed is in flight when SIGTERM arrives.
+    let batch: Vec<_> = (0..600)
+        .map(|i| json!({"content": format!("memory number {i} written just before shutdown")}))
+        .collect();
+    let request = tokio::spawn({
+        let http = http.clone();
+        let url = format!("{base}/api/v1/memories/batch");
+        async move {
+            http.post(url)
+                .json(&json!({"memories": batch}))
+                .send()
+                .await
+        }
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    sigterm(&child);
+    let res = request
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(res.status(), 201);
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success(), "exit status {exit:?}");
+    assert!(
+        http.get(format!("{base}/healthz")).send().await.is_err(),
+        "no longer accepting"
+    );
+
+    // Everything acknowledged is there after a restart.
+    let omnex = Omnex::open(Config::with_data_dir(dir.path().join("data")))
+        .await
+        .unwrap();
+    let page = omnex
+        .list_memories(ListMemories {
+            limit: Some(1000),
+            ..ListMemories::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 600);
+}
+
+async fn dump(
+    omnex: &Omnex,
+) -> (
+    Vec<omnex_core::model::Context>,
+    Vec<omnex_core::model::Memory>,
+) {
+    let contexts = omnex
+        .list_contexts(ListContexts {
+            limit: Some(1000),
+            ..ListContexts::default()
+        })
+        .await
+        .unwrap()
+        .items;
+    let memories = omnex
+        .list_memories(ListMemories {
+            limit: Some(1000),
+            ..ListMemories::default()
+        })
+        .await
+        .unwrap()
+        .items;
+    (contexts, memories)
+}
+
+fn run(args: &[&str], data: &Path) {
+    let out = omnex()
+        .args(args)
+        .arg("--data-dir")
+        .arg(data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "omnex {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_then_import_reproduces_ids_timestamps_and_metadata() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let before = {
+        let omnex = Omnex::open(Config::with_data_dir(&a)).await.unwrap();
+        for i in 0..30 {
+            let put = PutContext::new(
+                "export",
+                format!("k{i}"),
+                json!({"i": i, "nested": {"ok": true}}),
+            )
+            .with_tags(["t", "u"]);
+            omnex.put_context(put.clone()).await.unwrap();
+            if i % 3 == 0 {
+                omnex.put_context(put.with_ttl_seconds(3600)).await.unwrap();
+            }
+        }
+        let batch = (0..40)
+            .map(|i| {
+                NewMemory::new(format!("exported memory {i}"))
+                    .with_scope(
+                        Scope::namespace("export")
+                            .with_user(format!("u{}", i % 4))
+                            .with_session("s"),
+                    )
+                    .with_metadata("i", json!(i))
+                    .with_metadata("tags", json!(["a", "b"]))
+            })
+            .collect();
+        omnex.add_memories(batch).await.unwrap();
+        dump(&omnex).await
+    };
+    assert_eq!((before.0.len(), before.1.len()), (30, 40));
+    let file = dir.path().join("export.jsonl");
+    let file = file.to_str().unwrap();
+    run(&["export", file], &a);
+    let lines = std::fs::read_to_string(file).unwrap().lines().count();
+    assert_eq!(lines, 1 + 30 + 40, "a header and one line per record");
+    run(&["import", file], &b);
+
+    let omnex = Omnex::open(Config::with_data_dir(&b)).await.unwrap();
+    let after = dump(&omnex).await;
+    assert_eq!(
+        after.0, before.0,
+        "contexts: ids, versions, tags, timestamps, expiry"
+    );
+    assert_eq!(
+        after.1, before.1,
+        "memories: ids, embeddings, metadata, scope, timestamps"
+    );
+    // The imported memories are searchable in the new instance.
+    let hits = omnex
+        .search(omnex_core::model::SearchRequest::query("exported memory 7").with_limit(1))
+        .await
+        .unwrap();
+    assert_eq!(hits[0].memory.content, "exported memory 7");
+}
