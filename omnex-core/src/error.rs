@@ -146,6 +146,17 @@ impl Error {
         }
     }
 
+    /// Names the batch item an input error is about (`... (batch item 3)`).
+    pub fn at_item(self, index: usize) -> Self {
+        match self {
+            Self::InvalidInput { field, reason } => Self::InvalidInput {
+                field,
+                reason: format!("{reason} (batch item {index})"),
+            },
+            other => other,
+        }
+    }
+
     /// Builds an [`Error::InvalidInput`].
     pub fn invalid_input(field: &'static str, reason: impl Into<String>) -> Self {
         Self::InvalidInput {

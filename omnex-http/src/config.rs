@@ -37,6 +37,11 @@ impl Default for ServerOptions {
 }
 
 impl ServerOptions {
+    /// The API key, if one is set (an empty key counts as none).
+    pub fn api_key(&self) -> Option<&str> {
+        self.api_key.as_deref().filter(|k| !k.is_empty())
+    }
+
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))

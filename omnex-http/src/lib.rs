@@ -17,7 +17,7 @@ use std::{future::Future, sync::Arc};
 
 use axum::{
     extract::DefaultBodyLimit,
-    http::HeaderValue,
+    http::{header, HeaderValue},
     middleware::{from_fn, from_fn_with_state},
     Router,
 };
@@ -55,46 +55,53 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
     let mut api = Router::new()
         .merge(routes::contexts::routes())
         .merge(routes::memories::routes());
-    if let Some(key) = opts.api_key.as_deref().filter(|k| !k.is_empty()) {
+    if opts.rate_limit > 0 {
+        api = api.layer(from_fn_with_state(
+            Arc::new(crate::layers::RateLimit::new(opts.rate_limit)),
+            crate::layers::rate_limit,
+        ));
+    }
+    if let Some(key) = opts.api_key() {
         api = api.layer(from_fn_with_state(
             Arc::<str>::from(key),
             crate::layers::require_api_key,
         ));
     }
     let metrics = crate::layers::Metrics::get();
-    let mut app = Router::new()
+    Router::new()
         .nest("/api/v1", api)
         .merge(routes::health::routes())
         .merge(routes::health::metrics_route(metrics))
         .fallback(crate::layers::not_found)
         .method_not_allowed_fallback(crate::layers::method_not_allowed)
-        .with_state(omnex);
-    if opts.rate_limit > 0 {
-        app = app.layer(from_fn_with_state(
-            Arc::new(crate::layers::RateLimit::new(opts.rate_limit)),
-            crate::layers::rate_limit,
-        ));
-    }
-    app = app.layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-            .layer(PropagateRequestIdLayer::x_request_id())
-            .layer(from_fn(crate::layers::observe))
-            .layer(CatchPanicLayer::custom(crate::layers::panic_response))
-            .layer(cors(&opts.cors_origins))
-            .layer(CompressionLayer::new())
-            .layer(from_fn(crate::layers::problem_for_bare_errors))
-            .layer(from_fn_with_state(
-                opts.request_timeout(),
-                crate::layers::timeout,
-            ))
-            .layer(DefaultBodyLimit::max(opts.body_limit)),
-    );
-    app
+        .with_state(omnex)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(from_fn(crate::layers::observe))
+                .layer(CatchPanicLayer::custom(crate::layers::panic_response))
+                .layer(cors(&opts.cors_origins))
+                .layer(CompressionLayer::new())
+                .layer(from_fn(crate::layers::problem_for_bare_errors))
+                .layer(from_fn_with_state(
+                    opts.request_timeout(),
+                    crate::layers::timeout,
+                ))
+                .layer(DefaultBodyLimit::max(opts.body_limit)),
+        )
 }
 
 fn cors(origins: &[String]) -> CorsLayer {
-    let layer = CorsLayer::new().allow_methods(Any).allow_headers(Any);
+    // Listed rather than `*`: browsers never let `*` cover `Authorization`.
+    let layer = CorsLayer::new()
+        .allow_methods(Any)
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::HeaderName::from_static("x-request-id"),
+        ])
+        .expose_headers([header::HeaderName::from_static("x-request-id")]);
     if origins.iter().any(|o| o == "*") {
         layer.allow_origin(Any)
     } else {

@@ -189,7 +189,7 @@ async fn main() -> anyhow::Result<()> {
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(std::io::stderr)
-            .with_env_filter(filter("info"))
+            .with_env_filter(filter("info,hnsw_rs=warn"))
             .init();
     } else {
         tracing_subscriber::fmt()
@@ -251,7 +251,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = omnex_http::router_with(omnex, &opts);
     println!("Omnex is listening on http://{addr}");
     println!("  API:  http://{addr}/api/v1   docs: http://{addr}/docs   OpenAPI: http://{addr}/openapi.json");
-    if opts.api_key.is_some() {
+    if opts.api_key().is_some() {
         println!("  /api/v1 requires `Authorization: Bearer <api key>`");
     }
     omnex_http::serve(listener, app, omnex_http::shutdown_signal()).await?;

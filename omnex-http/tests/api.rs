@@ -31,6 +31,16 @@ async fn context_create_replace_get_delete() {
     assert_eq!(status, 200);
     assert_eq!(got, replaced);
 
+    let (status, body) = s.put(path, json!({"value": 0, "if_version": 0})).await;
+    assert_problem(status, &body, 409, "conflict");
+    let (status, _) = s
+        .put(
+            "/api/v1/contexts/app/fresh",
+            json!({"value": 0, "if_version": 0}),
+        )
+        .await;
+    assert_eq!(status, 201, "if_version 0 creates when absent");
+
     let (status, body) = s.delete(&format!("{path}?if_version=1")).await;
     assert_problem(status, &body, 409, "conflict");
     let (status, _) = s.delete(&format!("{path}?if_version=2")).await;
@@ -192,6 +202,10 @@ async fn batch_is_ordered_and_all_or_nothing() {
         .await;
     assert_problem(status, &body, 400, "invalid_input");
     assert_eq!(body["field"], "content");
+    assert!(
+        body["detail"].as_str().unwrap().contains("batch item 7"),
+        "{body}"
+    );
     let (items, _) = all_pages(&s, "/api/v1/memories?namespace=batch", 1000).await;
     assert_eq!(items.len(), 20, "the rejected batch wrote nothing");
 

@@ -92,6 +92,19 @@ async fn malformed_requests_get_problem_responses() {
     let (status, _, body) = raw(&s, s.http.put(s.url("/api/v1/memories/search"))).await;
     assert_problem(status, &body, 405, "method_not_allowed");
 
+    let (status, _, body) = raw(
+        &s,
+        s.http
+            .post(&url)
+            .json(&json!({"content": "x", "userid": "typo"})),
+    )
+    .await;
+    assert_problem(status, &body, 422, "unprocessable_json");
+    assert!(
+        body["detail"].as_str().unwrap().contains("userid"),
+        "{body}"
+    );
+
     // Nothing above was stored.
     let (_, page) = s.get("/api/v1/memories?limit=10").await;
     assert!(page["items"].as_array().unwrap().is_empty());
@@ -156,7 +169,7 @@ async fn rate_limit_answers_429_with_retry_after() {
     .await;
     let mut limited = None;
     for _ in 0..10 {
-        let (status, h, body) = raw(&s, s.http.get(s.url("/healthz"))).await;
+        let (status, h, body) = raw(&s, s.http.get(s.url("/api/v1/contexts"))).await;
         if status == 429 {
             limited = Some((h, body));
             break;
@@ -210,6 +223,14 @@ async fn api_key_guards_the_api_but_not_health() {
     assert_problem(status, &body, 401, "unauthorized");
     let (status, _, body) = raw(&s, s.http.get(&url).bearer_auth("s3cret-key")).await;
     assert_problem(status, &body, 404, "not_found");
+    let (status, _, _) = raw(
+        &s,
+        s.http
+            .get(&url)
+            .header("authorization", "bearer s3cret-key"),
+    )
+    .await;
+    assert_eq!(status, 404, "the scheme is case-insensitive");
     for open in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"] {
         let res = s.http.get(s.url(open)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{open}");

@@ -49,7 +49,7 @@ fn document_is_openapi_3_1_with_every_route() {
     for name in [
         "Context",
         "Memory",
-        "NewMemory",
+        "NewMemoryBody",
         "MemoryUpdate",
         "SearchHit",
         "Problem",

@@ -166,6 +166,7 @@ impl NewMemory {
 /// A partial update of a memory; absent fields are kept.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct MemoryUpdate {
     /// New text (the memory is re-embedded).
     #[serde(default)]

@@ -273,7 +273,8 @@ impl Omnex {
     // ----- contexts -----
 
     /// Creates or replaces a context. With `if_version`, the write only happens if the
-    /// stored version matches (else a `Conflict`).
+    /// stored version matches (else a `Conflict`); `if_version: 0` means "create only,
+    /// never replace".
     pub async fn put_context(&self, req: PutContext) -> Result<Context> {
         validate::namespace(&req.namespace)?;
         validate::key(&req.key)?;
@@ -291,9 +292,10 @@ impl Omnex {
             version: 0,
             expires_at: expiry(req.expires_at, req.ttl_seconds, now)?,
         };
-        let expect = req
-            .if_version
-            .map_or(Precondition::None, Precondition::Version);
+        let expect = req.if_version.map_or(Precondition::None, |v| match v {
+            0 => Precondition::Absent,
+            v => Precondition::Version(v),
+        });
         self.inner.store.put_context(&ctx, expect).await
     }
 
@@ -357,14 +359,18 @@ impl Omnex {
         validate::batch_len(batch.len())?;
         let now = now();
         let dim = self.dimension();
-        for m in &batch {
-            validate::content(&m.content)?;
-            validate::metadata(&m.metadata)?;
-            validate::scope(&m.scope)?;
-            if let Some(e) = &m.embedding {
-                validate::vector("embedding", e, dim)?;
-            }
-            expiry(m.expires_at, m.ttl_seconds, now)?;
+        for (i, m) in batch.iter().enumerate() {
+            let check = || -> Result<()> {
+                validate::content(&m.content)?;
+                validate::metadata(&m.metadata)?;
+                validate::scope(&m.scope)?;
+                if let Some(e) = &m.embedding {
+                    validate::vector("embedding", e, dim)?;
+                }
+                expiry(m.expires_at, m.ttl_seconds, now)?;
+                Ok(())
+            };
+            check().map_err(|e| if batch.len() > 1 { e.at_item(i) } else { e })?;
         }
         let to_embed: Vec<String> = batch
             .iter()
@@ -526,7 +532,8 @@ impl Omnex {
             .filter_map(|h| {
                 memories.remove(&h.id).map(|memory| SearchHit {
                     memory,
-                    score: h.score,
+                    // Rounding can put the dot product of unit vectors a hair past 1.
+                    score: h.score.clamp(-1.0, 1.0),
                 })
             })
             .collect())

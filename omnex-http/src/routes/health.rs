@@ -9,9 +9,9 @@ use axum::{
 };
 use omnex_core::Omnex;
 use serde::Serialize;
-use utoipa::{OpenApi, ToSchema};
+use utoipa::ToSchema;
 
-use crate::{error::ApiError, layers::Metrics, openapi::ApiDoc};
+use crate::{error::ApiError, layers::Metrics};
 
 pub(crate) fn routes() -> Router<Omnex> {
     Router::new()
@@ -60,7 +60,7 @@ pub(crate) async fn readyz(State(omnex): State<Omnex>) -> Result<Json<Status>, A
 pub(crate) async fn openapi_json() -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        ApiDoc::openapi().to_pretty_json().unwrap_or_default(),
+        crate::openapi::openapi_json(),
     )
 }
 

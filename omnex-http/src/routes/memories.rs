@@ -8,8 +8,8 @@ use axum::{
 };
 use omnex_core::{
     model::{
-        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, SearchHit,
-        SearchRequest,
+        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, Scope,
+        SearchHit, SearchRequest,
     },
     Omnex,
 };
@@ -29,12 +29,67 @@ pub(crate) fn routes() -> Router<Omnex> {
         )
 }
 
+/// The body of `POST /memories` (and each item of a batch). Unknown fields are
+/// rejected with 422, so a typo such as `userid` never passes silently.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NewMemoryBody {
+    /// The text to remember (not blank, at most 64 KiB).
+    pub content: String,
+    /// Caller data: a JSON object (at most 64 KiB).
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub metadata: Metadata,
+    /// Namespace (default `default`).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The user the memory is about.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The agent that keeps it.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The conversation or run it comes from.
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// A precomputed embedding of the index dimension; else the server embeds `content`.
+    #[serde(default)]
+    pub embedding: Option<Vec<f32>>,
+    /// Expire the memory this many seconds from now.
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+    /// Expire the memory at this time (RFC 3339), instead of `ttl_seconds`.
+    #[serde(default)]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl From<NewMemoryBody> for NewMemory {
+    fn from(b: NewMemoryBody) -> Self {
+        let mut scope = Scope::default();
+        if let Some(ns) = b.namespace {
+            scope.namespace = ns;
+        }
+        scope.user_id = b.user_id;
+        scope.agent_id = b.agent_id;
+        scope.session_id = b.session_id;
+        Self {
+            content: b.content,
+            metadata: b.metadata,
+            scope,
+            embedding: b.embedding,
+            expires_at: b.expires_at,
+            ttl_seconds: b.ttl_seconds,
+        }
+    }
+}
+
 /// The body of `POST /memories/batch`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
     /// 1–1000 memories, written all or nothing.
-    pub memories: Vec<NewMemory>,
+    pub memories: Vec<NewMemoryBody>,
 }
 
 /// Memories in input order.
@@ -141,7 +196,7 @@ fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
 /// The content is embedded with the server's embedder, unless `embedding` is given
 /// (it must have the index dimension).
 #[utoipa::path(
-    post, path = "/api/v1/memories", tag = "memories", request_body = NewMemory,
+    post, path = "/api/v1/memories", tag = "memories", request_body = NewMemoryBody,
     responses(
         (status = 201, description = "Stored", body = Memory),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -153,9 +208,9 @@ fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
 )]
 pub(crate) async fn add_memory(
     omnex: State<Omnex>,
-    AppJson(new): AppJson<NewMemory>,
+    AppJson(new): AppJson<NewMemoryBody>,
 ) -> Result<(StatusCode, Json<Memory>), ApiError> {
-    let m = omnex.add_memory(new).await?;
+    let m = omnex.add_memory(new.into()).await?;
     Ok((StatusCode::CREATED, Json(shown(m, false))))
 }
 
@@ -172,7 +227,8 @@ pub(crate) async fn add_memories(
     omnex: State<Omnex>,
     AppJson(body): AppJson<BatchBody>,
 ) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
-    let items = omnex.add_memories(body.memories).await?;
+    let batch = body.memories.into_iter().map(NewMemory::from).collect();
+    let items = omnex.add_memories(batch).await?;
     let items = items.into_iter().map(|m| shown(m, false)).collect();
     Ok((StatusCode::CREATED, Json(BatchResponse { items })))
 }
