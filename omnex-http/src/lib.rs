@@ -68,8 +68,21 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
         ));
     }
     let metrics = crate::layers::Metrics::get();
+    // MCP over streamable HTTP: the same tools as `omnex mcp`, guarded by the same key.
+    let mcp = omnex_mcp::OmnexMcp::new(omnex.clone(), omnex_mcp::DefaultScope::default());
+    let mut mcp = Router::new().nest_service(
+        "/mcp",
+        omnex_mcp::http_service(mcp, opts.addr.ip().is_loopback()),
+    );
+    if let Some(key) = opts.api_key() {
+        mcp = mcp.layer(from_fn_with_state(
+            Arc::<str>::from(key),
+            crate::layers::require_api_key,
+        ));
+    }
     Router::new()
         .nest("/api/v1", api)
+        .merge(mcp)
         .merge(routes::health::routes())
         .merge(routes::health::metrics_route(metrics))
         .fallback(crate::layers::not_found)
@@ -113,15 +126,35 @@ fn cors(origins: &[String]) -> CorsLayer {
     }
 }
 
-/// Serves `app` until `shutdown` completes, then finishes in-flight requests.
+/// How long requests in flight may take to finish after a shutdown signal;
+/// long-lived streams (MCP event streams) are cut after it.
+pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves `app` until `shutdown` completes, then stops accepting and lets the
+/// requests in flight finish (for at most [`SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = signalled_tx.send(());
+    });
+    tokio::select! {
+        res = server => res,
+        () = async {
+            if signalled_rx.await.is_ok() {
+                tokio::time::sleep(SHUTDOWN_GRACE).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => {
+            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the shutdown signal were closed");
+            Ok(())
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

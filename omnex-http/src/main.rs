@@ -39,6 +39,8 @@ enum Command {
         #[command(flatten)]
         backend: BackendArgs,
     },
+    /// Run the MCP server on stdin/stdout (for Claude Desktop, Claude Code, Cursor).
+    Mcp(McpArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Store a few memories on the embedded default, search them and print the hits.
@@ -112,6 +114,22 @@ impl ServeArgs {
         }
         Ok((opts, self.backend.apply(file.omnex)?))
     }
+}
+
+/// Settings of `omnex mcp`: the backends, and the scope applied to calls that name none.
+#[derive(Args, Clone, Debug)]
+struct McpArgs {
+    #[command(flatten)]
+    backend: BackendArgs,
+    /// Namespace used when a tool call gives none.
+    #[arg(long, env = "OMNEX_NAMESPACE")]
+    namespace: Option<String>,
+    /// User every memory belongs to unless a call says otherwise.
+    #[arg(long, env = "OMNEX_USER_ID")]
+    user_id: Option<String>,
+    /// Agent every memory belongs to unless a call says otherwise.
+    #[arg(long, env = "OMNEX_AGENT_ID")]
+    agent_id: Option<String>,
 }
 
 /// Backend selection, shared by every command (flags win over `OMNEX_*` variables,
@@ -221,6 +239,7 @@ async fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Mcp(args) => mcp(args).await,
         Command::Openapi => {
             print!("{}", omnex_http::openapi_json());
             Ok(())
@@ -240,6 +259,25 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+async fn mcp(args: McpArgs) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let omnex = Omnex::open(args.backend.config()?)
+        .await
+        .context("opening Omnex")?;
+    let scope = omnex_mcp::DefaultScope {
+        namespace: args.namespace,
+        user_id: args.user_id,
+        agent_id: args.agent_id,
+    };
+    // stdout carries the protocol; logs go to stderr (see main).
+    let running = omnex_mcp::OmnexMcp::new(omnex, scope)
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("starting the MCP session on stdio")?;
+    running.waiting().await?;
+    Ok(())
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (opts, config) = args.options()?;
     eprintln!("Opening Omnex in {} ...", config.data_dir.display());
@@ -251,6 +289,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let app = omnex_http::router_with(omnex, &opts);
     println!("Omnex is listening on http://{addr}");
     println!("  API:  http://{addr}/api/v1   docs: http://{addr}/docs   OpenAPI: http://{addr}/openapi.json");
+    println!("  MCP (streamable HTTP): http://{addr}/mcp");
     if opts.api_key().is_some() {
         println!("  /api/v1 requires `Authorization: Bearer <api key>`");
     }
