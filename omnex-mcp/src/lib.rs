@@ -24,18 +24,18 @@ use omnex_core::{
     },
     Omnex,
 };
+use rmcp::transport::streamable_http_server::{
+    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
+};
 use rmcp::{
     handler::server::{router::tool::ToolRouter, wrapper::Parameters},
     model::{
         CallToolResult, Implementation, ListResourceTemplatesResult, ListResourcesResult,
         PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse,
-        ServerCapabilities, ServerInfo,
+        ServerCapabilities, ServerConfig,
     },
     service::RequestContext,
     tool, tool_handler, tool_router, ErrorData, Json, RoleServer, ServerHandler,
-};
-use rmcp::transport::streamable_http_server::{
-    session::local::LocalSessionManager, StreamableHttpServerConfig, StreamableHttpService,
 };
 
 use crate::{error::tool_error, tools::*};
@@ -76,8 +76,6 @@ impl DefaultScope {
     }
 }
 
-type ToolResult<T> = Result<Json<T>, CallToolResult>;
-
 /// The MCP server: tools over the facade, contexts as resources.
 #[derive(Clone)]
 pub struct OmnexMcp {
@@ -113,9 +111,18 @@ impl OmnexMcp {
     /// Remember something: store a fact, preference or event about the user as a memory.
     #[tool(
         description = "Store a new long-term memory: one self-contained fact, preference or event (\"Alice is allergic to peanuts\"). Call it when the user tells you something worth remembering in later conversations. Returns the stored memory with its id.",
-        annotations(title = "Add memory", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Add memory",
+            read_only_hint = false,
+            destructive_hint = false,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn memory_add(&self, Parameters(a): Parameters<MemoryAddArgs>) -> ToolResult<MemoryOut> {
+    async fn memory_add(
+        &self,
+        Parameters(a): Parameters<MemoryAddArgs>,
+    ) -> Result<Json<MemoryOut>, CallToolResult> {
         let scope = Scope {
             namespace: self.scope.namespace(a.namespace),
             user_id: a.user_id.or_else(|| self.scope.user_id.clone()),
@@ -135,10 +142,19 @@ impl OmnexMcp {
     /// Recall: find the memories closest in meaning to a query.
     #[tool(
         description = "Search long-term memories by meaning. Call it before answering anything that may depend on what you were told earlier (preferences, facts about the user, past decisions). Returns the best matches, best first, each with a similarity score.",
-        annotations(title = "Search memories", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "Search memories",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn memory_search(&self, Parameters(a): Parameters<MemorySearchArgs>) -> ToolResult<SearchOut> {
-        let mut filter = self.scope.filter(a.namespace, a.user_id, a.agent_id, a.session_id);
+    async fn memory_search(
+        &self,
+        Parameters(a): Parameters<MemorySearchArgs>,
+    ) -> Result<Json<SearchOut>, CallToolResult> {
+        let mut filter = self
+            .scope
+            .filter(a.namespace, a.user_id, a.agent_id, a.session_id);
         filter.metadata = a.filter.unwrap_or_default();
         let req = SearchRequest {
             query: Some(a.query),
@@ -158,17 +174,33 @@ impl OmnexMcp {
         description = "Read one memory by its id.",
         annotations(title = "Get memory", read_only_hint = true, open_world_hint = false)
     )]
-    async fn memory_get(&self, Parameters(a): Parameters<MemoryIdArgs>) -> ToolResult<MemoryOut> {
-        let m = self.omnex.get_memory(parse_id(&a.id)?).await.map_err(tool_error)?;
+    async fn memory_get(
+        &self,
+        Parameters(a): Parameters<MemoryIdArgs>,
+    ) -> Result<Json<MemoryOut>, CallToolResult> {
+        let m = self
+            .omnex
+            .get_memory(parse_id(&a.id)?)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(m.into()))
     }
 
     /// Change a memory's text or metadata.
     #[tool(
         description = "Correct or refine a memory: replace its text and/or its metadata. Use it when the user corrects something you remembered; prefer it over adding a contradicting memory.",
-        annotations(title = "Update memory", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Update memory",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn memory_update(&self, Parameters(a): Parameters<MemoryUpdateArgs>) -> ToolResult<MemoryOut> {
+    async fn memory_update(
+        &self,
+        Parameters(a): Parameters<MemoryUpdateArgs>,
+    ) -> Result<Json<MemoryOut>, CallToolResult> {
         let update = MemoryUpdate {
             content: a.content,
             metadata: a.metadata,
@@ -185,10 +217,22 @@ impl OmnexMcp {
     /// Forget a memory.
     #[tool(
         description = "Delete a memory for good, by id. Use it when the user asks you to forget something or a memory is wrong and should not be kept.",
-        annotations(title = "Delete memory", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Delete memory",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn memory_delete(&self, Parameters(a): Parameters<MemoryIdArgs>) -> ToolResult<DeletedOut> {
-        self.omnex.delete_memory(parse_id(&a.id)?).await.map_err(tool_error)?;
+    async fn memory_delete(
+        &self,
+        Parameters(a): Parameters<MemoryIdArgs>,
+    ) -> Result<Json<DeletedOut>, CallToolResult> {
+        self.omnex
+            .delete_memory(parse_id(&a.id)?)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(DeletedOut {
             deleted: true,
             target: a.id,
@@ -198,11 +242,20 @@ impl OmnexMcp {
     /// List memories, oldest first, a page at a time.
     #[tool(
         description = "List stored memories in the order they were added, a page at a time (pass next_cursor back as cursor). Use memory_search to find memories by topic; use this to review everything.",
-        annotations(title = "List memories", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "List memories",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn memory_list(&self, Parameters(a): Parameters<MemoryListArgs>) -> ToolResult<MemoryPageOut> {
+    async fn memory_list(
+        &self,
+        Parameters(a): Parameters<MemoryListArgs>,
+    ) -> Result<Json<MemoryPageOut>, CallToolResult> {
         let req = ListMemories {
-            filter: self.scope.filter(a.namespace, a.user_id, a.agent_id, a.session_id),
+            filter: self
+                .scope
+                .filter(a.namespace, a.user_id, a.agent_id, a.session_id),
             limit: a.limit,
             cursor: a.cursor,
         };
@@ -213,9 +266,18 @@ impl OmnexMcp {
     /// Store a JSON value under a key.
     #[tool(
         description = "Store structured JSON under a key (settings, a task list, project state), replacing what was there. Read it back with context_get. Pass if_version (the version you read) to avoid overwriting a change made in between.",
-        annotations(title = "Set context", read_only_hint = false, destructive_hint = true, idempotent_hint = true, open_world_hint = false)
+        annotations(
+            title = "Set context",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn context_set(&self, Parameters(a): Parameters<ContextSetArgs>) -> ToolResult<ContextOut> {
+    async fn context_set(
+        &self,
+        Parameters(a): Parameters<ContextSetArgs>,
+    ) -> Result<Json<ContextOut>, CallToolResult> {
         let req = PutContext {
             namespace: self.scope.namespace(a.namespace),
             key: a.key,
@@ -233,18 +295,32 @@ impl OmnexMcp {
         description = "Read the structured JSON stored under a key, with its version.",
         annotations(title = "Get context", read_only_hint = true, open_world_hint = false)
     )]
-    async fn context_get(&self, Parameters(a): Parameters<ContextKeyArgs>) -> ToolResult<ContextOut> {
+    async fn context_get(
+        &self,
+        Parameters(a): Parameters<ContextKeyArgs>,
+    ) -> Result<Json<ContextOut>, CallToolResult> {
         let ns = self.scope.namespace(a.namespace);
-        let c = self.omnex.get_context(&ns, &a.key).await.map_err(tool_error)?;
+        let c = self
+            .omnex
+            .get_context(&ns, &a.key)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(c.into()))
     }
 
     /// List contexts by key.
     #[tool(
         description = "List stored contexts (keys and values) in key order, optionally only those with a tag or a key prefix, a page at a time (pass next_cursor back as cursor).",
-        annotations(title = "List contexts", read_only_hint = true, open_world_hint = false)
+        annotations(
+            title = "List contexts",
+            read_only_hint = true,
+            open_world_hint = false
+        )
     )]
-    async fn context_list(&self, Parameters(a): Parameters<ContextListArgs>) -> ToolResult<ContextPageOut> {
+    async fn context_list(
+        &self,
+        Parameters(a): Parameters<ContextListArgs>,
+    ) -> Result<Json<ContextPageOut>, CallToolResult> {
         let req = ListContexts {
             namespace: Some(self.scope.namespace(a.namespace)),
             tag: a.tag,
@@ -259,11 +335,23 @@ impl OmnexMcp {
     /// Delete the context under a key.
     #[tool(
         description = "Delete the context stored under a key, for good.",
-        annotations(title = "Delete context", read_only_hint = false, destructive_hint = true, idempotent_hint = false, open_world_hint = false)
+        annotations(
+            title = "Delete context",
+            read_only_hint = false,
+            destructive_hint = true,
+            idempotent_hint = false,
+            open_world_hint = false
+        )
     )]
-    async fn context_delete(&self, Parameters(a): Parameters<ContextKeyArgs>) -> ToolResult<DeletedOut> {
+    async fn context_delete(
+        &self,
+        Parameters(a): Parameters<ContextKeyArgs>,
+    ) -> Result<Json<DeletedOut>, CallToolResult> {
         let ns = self.scope.namespace(a.namespace);
-        self.omnex.delete_context(&ns, &a.key, None).await.map_err(tool_error)?;
+        self.omnex
+            .delete_context(&ns, &a.key, None)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(DeletedOut {
             deleted: true,
             target: format!("{ns}/{}", a.key),
@@ -273,8 +361,8 @@ impl OmnexMcp {
 
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for OmnexMcp {
-    fn get_info(&self) -> ServerInfo {
-        ServerInfo::new(
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
             ServerCapabilities::builder()
                 .enable_tools()
                 .enable_resources()

@@ -4,8 +4,8 @@ use omnex_core::{model::ListContexts, ErrorKind};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use rmcp::{
     model::{
-        ListResourceTemplatesResult, ListResourcesResult, ReadResourceResponse,
-        ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+        ListResourceTemplatesResult, ListResourcesResult, ReadResourceResponse, ReadResourceResult,
+        Resource, ResourceContents, ResourceTemplate,
     },
     ErrorData,
 };
@@ -36,11 +36,16 @@ pub(crate) fn templates() -> ListResourceTemplatesResult {
         "omnex://contexts/{namespace}/{key}",
         "context",
     )
-    .with_description("The JSON value of a context, by namespace and key (the key may contain '/').")
+    .with_description(
+        "The JSON value of a context, by namespace and key (the key may contain '/').",
+    )
     .with_mime_type("application/json")])
 }
 
-pub(crate) async fn list(server: &OmnexMcp, cursor: Option<String>) -> Result<ListResourcesResult, ErrorData> {
+pub(crate) async fn list(
+    server: &OmnexMcp,
+    cursor: Option<String>,
+) -> Result<ListResourcesResult, ErrorData> {
     let page = server
         .omnex
         .list_contexts(ListContexts {
@@ -58,8 +63,11 @@ pub(crate) async fn list(server: &OmnexMcp, cursor: Option<String>) -> Result<Li
         .items
         .iter()
         .map(|c| {
-            Resource::new(uri(&c.namespace, &c.key), format!("{}/{}", c.namespace, c.key))
-                .with_mime_type("application/json")
+            Resource::new(
+                uri(&c.namespace, &c.key),
+                format!("{}/{}", c.namespace, c.key),
+            )
+            .with_mime_type("application/json")
         })
         .collect();
     Ok(ListResourcesResult {
@@ -70,11 +78,16 @@ pub(crate) async fn list(server: &OmnexMcp, cursor: Option<String>) -> Result<Li
 }
 
 pub(crate) async fn read(server: &OmnexMcp, uri: &str) -> Result<ReadResourceResponse, ErrorData> {
-    let not_found = |why: String| ErrorData::resource_not_found(why, Some(serde_json::json!({ "uri": uri })));
+    let not_found =
+        |why: String| ErrorData::resource_not_found(why, Some(serde_json::json!({ "uri": uri })));
     let (namespace, key) = uri
         .strip_prefix(PREFIX)
         .and_then(|rest| rest.split_once('/'))
-        .ok_or_else(|| not_found(format!("{uri} is not omnex://contexts/{{namespace}}/{{key}}")))?;
+        .ok_or_else(|| {
+            not_found(format!(
+                "{uri} is not omnex://contexts/{{namespace}}/{{key}}"
+            ))
+        })?;
     let key = percent_decode_str(key)
         .decode_utf8()
         .map_err(|_| not_found(format!("the key in {uri} is not UTF-8")))?;
@@ -88,7 +101,7 @@ pub(crate) async fn read(server: &OmnexMcp, uri: &str) -> Result<ReadResourceRes
         })?;
     let text = serde_json::to_string_pretty(&ctx.value).unwrap_or_default();
     Ok(ReadResourceResult::new(vec![
-        ResourceContents::text(text, uri).with_mime_type("application/json"),
+        ResourceContents::text(text, uri).with_mime_type("application/json")
     ])
     .into())
 }

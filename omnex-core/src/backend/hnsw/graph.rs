@@ -195,7 +195,10 @@ impl State {
     }
 
     /// Slots that may match the scope part of `filter`, or `None` for "all".
-    fn candidates(&self, filter: &Filter) -> Option<Vec<usize>> {
+    /// The posting lists a filter's scope terms select, smallest first; `None` when
+    /// the filter has no scope terms. Nothing is materialized: a query only pays for
+    /// an intersection when it is searched exactly.
+    fn narrow(&self, filter: &Filter) -> Option<Vec<&HashSet<usize>>> {
         let terms = filter_terms(filter);
         if terms.is_empty() {
             return None;
@@ -208,14 +211,7 @@ impl State {
             }
         }
         sets.sort_by_key(|s| s.len());
-        let (first, rest) = sets.split_first()?;
-        Some(
-            first
-                .iter()
-                .copied()
-                .filter(|n| rest.iter().all(|s| s.contains(n)))
-                .collect(),
-        )
+        Some(sets)
     }
 
     fn exact_over(&self, q: &VectorQuery, slot_nos: impl Iterator<Item = usize>) -> Vec<Hit> {
@@ -238,10 +234,13 @@ impl State {
             vector: normalized(&q.vector),
             ..q.clone()
         };
-        let candidates = self.candidates(&q.filter);
-        let matching = candidates.as_ref().map_or(live, Vec::len);
+        let narrowed = self.narrow(&q.filter);
+        // At most this many entries pass the scope terms (the smallest posting list).
+        let matching = narrowed
+            .as_ref()
+            .map_or(live, |sets| sets.first().map_or(0, |s| s.len()));
         if matching <= self.params.exact_threshold.max(q.k) {
-            return self.exact_within(&q, candidates);
+            return self.exact_within(&q, narrowed.as_deref());
         }
         // hnsw_rs's own filtered search never stops early (it walks the whole graph),
         // so search unfiltered, wide enough for the filter's selectivity and the
@@ -275,14 +274,21 @@ impl State {
             }
             fetch *= 4;
         }
-        self.exact_within(&q, candidates)
+        self.exact_within(&q, narrowed.as_deref())
     }
 
     /// Exact search over the candidate slots, or over every slot when there are none.
-    fn exact_within(&self, q: &VectorQuery, candidates: Option<Vec<usize>>) -> Vec<Hit> {
-        match candidates {
-            Some(c) => self.exact_over(q, c.into_iter()),
+    fn exact_within(&self, q: &VectorQuery, narrowed: Option<&[&HashSet<usize>]>) -> Vec<Hit> {
+        match narrowed {
             None => self.exact_over(q, 0..self.slots.len()),
+            Some([]) => Vec::new(),
+            Some([first, rest @ ..]) => self.exact_over(
+                q,
+                first
+                    .iter()
+                    .copied()
+                    .filter(|n| rest.iter().all(|s| s.contains(n))),
+            ),
         }
     }
 }
