@@ -30,6 +30,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
 
+pub mod client;
 pub mod config;
 mod error;
 mod layers;

@@ -231,6 +231,14 @@ async fn api_key_guards_the_api_but_not_health() {
     )
     .await;
     assert_eq!(status, 404, "the scheme is case-insensitive");
+    let (status, _, body) = raw(
+        &s,
+        s.http
+            .post(s.url("/mcp"))
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})),
+    )
+    .await;
+    assert_problem(status, &body, 401, "unauthorized");
     for open in ["/healthz", "/readyz", "/metrics", "/openapi.json", "/docs"] {
         let res = s.http.get(s.url(open)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{open}");

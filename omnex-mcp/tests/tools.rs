@@ -66,7 +66,7 @@ impl Session {
     async fn err(&self, tool: &str, args: Value) -> Value {
         let r = self.call(tool, args.clone()).await;
         assert_eq!(r.is_error, Some(true), "{tool} {args} should fail: {r:?}");
-        r.structured_content.clone().unwrap_or(Value::Null)
+        r.structured_content.unwrap_or(Value::Null)
     }
 }
 

@@ -1,0 +1,62 @@
+"""Omnex: durable memory for AI applications.
+
+- ``omnex.Omnex(path)`` opens the engine in this process (SQLite, HNSW, local model).
+- ``omnex.Client(url, api_key=...)`` talks to an ``omnex serve`` with the same API.
+
+Both have ``.contexts`` (put/get/delete/list) and ``.memories``
+(add/add_many/get/update/delete/list/search). ``omnex.AsyncOmnex`` and
+``omnex.AsyncClient`` have the same methods, awaitable. Errors derive from
+``omnex.OmnexError`` and carry ``.code`` (and ``.field`` for invalid input).
+"""
+
+from ._omnex import (
+    AsyncClient,
+    AsyncContextIterator,
+    AsyncContexts,
+    AsyncMemories,
+    AsyncMemoryIterator,
+    AsyncOmnex,
+    Client,
+    ConflictError,
+    Context,
+    ContextIterator,
+    Contexts,
+    InternalError,
+    InvalidInputError,
+    Memories,
+    Memory,
+    MemoryIterator,
+    NotFoundError,
+    Omnex,
+    OmnexError,
+    SearchHit,
+    UnavailableError,
+    UnsupportedError,
+    __version__,
+)
+
+__all__ = [
+    "AsyncClient",
+    "AsyncContextIterator",
+    "AsyncContexts",
+    "AsyncMemories",
+    "AsyncMemoryIterator",
+    "AsyncOmnex",
+    "Client",
+    "ConflictError",
+    "Context",
+    "ContextIterator",
+    "Contexts",
+    "InternalError",
+    "InvalidInputError",
+    "Memories",
+    "Memory",
+    "MemoryIterator",
+    "NotFoundError",
+    "Omnex",
+    "OmnexError",
+    "SearchHit",
+    "UnavailableError",
+    "UnsupportedError",
+    "__version__",
+]

@@ -1,0 +1,293 @@
+"""Type stubs of the native module (omnex-py/src)."""
+
+import datetime
+from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
+
+JSON = Any
+__version__: str
+
+class OmnexError(Exception):
+    code: str
+    field: Optional[str]
+
+class NotFoundError(OmnexError): ...
+class ConflictError(OmnexError): ...
+class InvalidInputError(OmnexError): ...
+class UnsupportedError(OmnexError): ...
+class UnavailableError(OmnexError): ...
+class InternalError(OmnexError): ...
+
+class Memory:
+    """A memory: text with metadata, scope and timestamps."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def content(self) -> str: ...
+    @property
+    def metadata(self) -> dict[str, JSON]: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def user_id(self) -> Optional[str]: ...
+    @property
+    def agent_id(self) -> Optional[str]: ...
+    @property
+    def session_id(self) -> Optional[str]: ...
+    @property
+    def embedding(self) -> Optional[list[float]]: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def updated_at(self) -> datetime.datetime: ...
+    @property
+    def expires_at(self) -> Optional[datetime.datetime]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class Context:
+    """A JSON value under namespace/key, with tags and a version."""
+
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def key(self) -> str: ...
+    @property
+    def value(self) -> JSON: ...
+    @property
+    def tags(self) -> list[str]: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def updated_at(self) -> datetime.datetime: ...
+    @property
+    def expires_at(self) -> Optional[datetime.datetime]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class SearchHit:
+    """A memory and its cosine similarity to the query."""
+
+    @property
+    def memory(self) -> Memory: ...
+    @property
+    def score(self) -> float: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+class ContextIterator(Iterator[Context]):
+    def __iter__(self) -> ContextIterator: ...
+    def __next__(self) -> Context: ...
+
+class MemoryIterator(Iterator[Memory]):
+    def __iter__(self) -> MemoryIterator: ...
+    def __next__(self) -> Memory: ...
+
+class Contexts:
+    def put(
+        self,
+        namespace: str,
+        key: str,
+        value: JSON,
+        *,
+        tags: Optional[Sequence[str]] = None,
+        if_version: Optional[int] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Context: ...
+    def get(self, namespace: str, key: str) -> Context: ...
+    def delete(self, namespace: str, key: str, *, if_version: Optional[int] = None) -> None: ...
+    def list(
+        self,
+        *,
+        namespace: Optional[str] = None,
+        tag: Optional[str] = None,
+        prefix: Optional[str] = None,
+        page_size: int = 100,
+    ) -> ContextIterator: ...
+
+class Memories:
+    def add(
+        self,
+        content: str,
+        *,
+        metadata: Optional[dict[str, JSON]] = None,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        embedding: Optional[Sequence[float]] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Memory: ...
+    def add_many(
+        self,
+        items: Sequence[Union[str, dict[str, Any]]],
+        *,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+    ) -> list[Memory]: ...
+    def get(self, id: str) -> Memory: ...
+    def update(
+        self,
+        id: str,
+        *,
+        content: Optional[str] = None,
+        metadata: Optional[dict[str, JSON]] = None,
+        embedding: Optional[Sequence[float]] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Memory: ...
+    def delete(self, id: str) -> None: ...
+    def list(
+        self,
+        *,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        page_size: int = 100,
+    ) -> MemoryIterator: ...
+    def search(
+        self,
+        query: Optional[str] = None,
+        *,
+        vector: Optional[Sequence[float]] = None,
+        limit: int = 10,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        filter: Optional[dict[str, JSON]] = None,
+        min_score: Optional[float] = None,
+    ) -> list[SearchHit]: ...
+
+class Omnex:
+    """Durable memory in this process (SQLite + HNSW + the local model)."""
+
+    contexts: Contexts
+    memories: Memories
+    def __init__(
+        self,
+        path: str = "./omnex-data",
+        *,
+        storage: Optional[str] = None,
+        index: Optional[str] = None,
+        embedder: Optional[str] = None,
+        cache: Optional[str] = None,
+        model_dir: Optional[str] = None,
+    ) -> None: ...
+
+class Client:
+    """The same API against a running `omnex serve`."""
+
+    contexts: Contexts
+    memories: Memories
+    def __init__(self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None) -> None: ...
+
+class AsyncContextIterator(AsyncIterator[Context]):
+    def __aiter__(self) -> AsyncContextIterator: ...
+    async def __anext__(self) -> Context: ...
+
+class AsyncMemoryIterator(AsyncIterator[Memory]):
+    def __aiter__(self) -> AsyncMemoryIterator: ...
+    async def __anext__(self) -> Memory: ...
+
+class AsyncContexts:
+    async def put(
+        self,
+        namespace: str,
+        key: str,
+        value: JSON,
+        *,
+        tags: Optional[Sequence[str]] = None,
+        if_version: Optional[int] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Context: ...
+    async def get(self, namespace: str, key: str) -> Context: ...
+    async def delete(self, namespace: str, key: str, *, if_version: Optional[int] = None) -> None: ...
+    def list(
+        self,
+        *,
+        namespace: Optional[str] = None,
+        tag: Optional[str] = None,
+        prefix: Optional[str] = None,
+        page_size: int = 100,
+    ) -> AsyncContextIterator: ...
+
+class AsyncMemories:
+    async def add(
+        self,
+        content: str,
+        *,
+        metadata: Optional[dict[str, JSON]] = None,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        embedding: Optional[Sequence[float]] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Memory: ...
+    async def add_many(
+        self,
+        items: Sequence[Union[str, dict[str, Any]]],
+        *,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+    ) -> list[Memory]: ...
+    async def get(self, id: str) -> Memory: ...
+    async def update(
+        self,
+        id: str,
+        *,
+        content: Optional[str] = None,
+        metadata: Optional[dict[str, JSON]] = None,
+        embedding: Optional[Sequence[float]] = None,
+        ttl_seconds: Optional[int] = None,
+    ) -> Memory: ...
+    async def delete(self, id: str) -> None: ...
+    def list(
+        self,
+        *,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        page_size: int = 100,
+    ) -> AsyncMemoryIterator: ...
+    async def search(
+        self,
+        query: Optional[str] = None,
+        *,
+        vector: Optional[Sequence[float]] = None,
+        limit: int = 10,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+        filter: Optional[dict[str, JSON]] = None,
+        min_score: Optional[float] = None,
+    ) -> list[SearchHit]: ...
+
+class AsyncOmnex:
+    """Like Omnex, with awaitable methods."""
+
+    contexts: AsyncContexts
+    memories: AsyncMemories
+    def __init__(
+        self,
+        path: str = "./omnex-data",
+        *,
+        storage: Optional[str] = None,
+        index: Optional[str] = None,
+        embedder: Optional[str] = None,
+        cache: Optional[str] = None,
+        model_dir: Optional[str] = None,
+    ) -> None: ...
+
+class AsyncClient:
+    """Like Client, with awaitable methods."""
+
+    contexts: AsyncContexts
+    memories: AsyncMemories
+    def __init__(self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None) -> None: ...

@@ -1,0 +1,68 @@
+import pytest
+
+import omnex
+
+
+def test_add_get_update_delete(db, ns):
+    m = db.memories.add("Alice is allergic to peanuts", namespace=ns, user_id="alice", metadata={"topic": "health", "n": 3})
+    assert isinstance(m, omnex.Memory)
+    assert (m.content, m.namespace, m.user_id, m.agent_id) == ("Alice is allergic to peanuts", ns, "alice", None)
+    assert m.metadata == {"topic": "health", "n": 3}
+    got = db.memories.get(m.id)
+    assert (got.id, got.content, got.created_at) == (m.id, m.content, m.created_at)
+    d = m.to_dict()
+    assert d["id"] == m.id and d["metadata"] == {"topic": "health", "n": 3} and d["user_id"] == "alice"
+
+    u = db.memories.update(m.id, content="Alice is allergic to peanuts and cashews")
+    assert u.content.endswith("cashews") and u.metadata == m.metadata and u.updated_at >= m.updated_at
+    u = db.memories.update(m.id, metadata={"topic": "food"})
+    assert u.metadata == {"topic": "food"}
+
+    db.memories.delete(m.id)
+    with pytest.raises(omnex.NotFoundError):
+        db.memories.get(m.id)
+    with pytest.raises(omnex.NotFoundError):
+        db.memories.delete(m.id)
+
+
+def test_add_many_is_ordered_and_all_or_nothing(db, ns):
+    items = ["first", {"content": "second", "user_id": "bob", "metadata": {"k": 1}}, "third"]
+    added = db.memories.add_many(items, namespace=ns, user_id="alice")
+    assert [m.content for m in added] == ["first", "second", "third"]
+    assert [m.user_id for m in added] == ["alice", "bob", "alice"]
+    with pytest.raises(omnex.InvalidInputError) as e:
+        db.memories.add_many(["fine", "   "], namespace=ns)
+    assert e.value.field == "content"
+    assert len(list(db.memories.list(namespace=ns))) == 3
+
+
+def test_list_follows_cursors_by_scope(db, ns):
+    db.memories.add_many([f"note {i}" for i in range(12)], namespace=ns, user_id="u1")
+    db.memories.add_many([f"other {i}" for i in range(5)], namespace=ns, user_id="u2")
+    u1 = list(db.memories.list(namespace=ns, user_id="u1", page_size=5))
+    assert [m.content for m in u1] == [f"note {i}" for i in range(12)]
+    assert len(list(db.memories.list(namespace=ns, page_size=4))) == 17
+
+
+def test_search_by_text_scope_filter_and_vector(db, ns):
+    db.memories.add("Alice is allergic to peanuts", namespace=ns, user_id="alice", metadata={"topic": "health"})
+    db.memories.add("Alice trains for the Berlin marathon", namespace=ns, user_id="alice", metadata={"topic": "sport"})
+    db.memories.add("Bob is allergic to shellfish", namespace=ns, user_id="bob", metadata={"topic": "health"})
+    hits = db.memories.search("what food must alice avoid?", namespace=ns, user_id="alice", limit=2)
+    assert [type(h) for h in hits] == [omnex.SearchHit, omnex.SearchHit]
+    assert hits[0].memory.content == "Alice is allergic to peanuts"
+    assert hits[0].score >= hits[1].score
+    assert all(h.memory.user_id == "alice" for h in hits)
+    health = db.memories.search("allergy", namespace=ns, filter={"topic": "health"})
+    assert {h.memory.user_id for h in health} == {"alice", "bob"}
+    assert db.memories.search("allergy", namespace=ns, min_score=0.99) == []
+    assert hits[0].to_dict()["memory"]["content"] == "Alice is allergic to peanuts"
+
+    own = [0.0] * 384
+    own[0] = 1.0
+    m = db.memories.add("a memory with its own vector", namespace=ns, embedding=own)
+    top = db.memories.search(vector=own, namespace=ns, limit=1)[0]
+    assert top.memory.id == m.id and abs(top.score - 1.0) < 1e-4
+    with pytest.raises(omnex.InvalidInputError) as e:
+        db.memories.search(vector=[1.0, 0.0], namespace=ns)
+    assert e.value.field == "vector"
