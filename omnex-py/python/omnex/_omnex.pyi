@@ -1,9 +1,10 @@
 """Type stubs of the native module (omnex-py/src)."""
 
+import builtins
 import datetime
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union
+from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union, final
 
-JSON = Any
+_JSON = Any
 __version__: str
 
 class OmnexError(Exception):
@@ -17,6 +18,7 @@ class UnsupportedError(OmnexError): ...
 class UnavailableError(OmnexError): ...
 class InternalError(OmnexError): ...
 
+@final
 class Memory:
     """A memory: text with metadata, scope and timestamps."""
 
@@ -25,7 +27,7 @@ class Memory:
     @property
     def content(self) -> str: ...
     @property
-    def metadata(self) -> dict[str, JSON]: ...
+    def metadata(self) -> dict[str, _JSON]: ...
     @property
     def namespace(self) -> str: ...
     @property
@@ -44,15 +46,16 @@ class Memory:
     def expires_at(self) -> Optional[datetime.datetime]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class Context:
-    """A JSON value under namespace/key, with tags and a version."""
+    """A _JSON value under namespace/key, with tags and a version."""
 
     @property
     def namespace(self) -> str: ...
     @property
     def key(self) -> str: ...
     @property
-    def value(self) -> JSON: ...
+    def value(self) -> _JSON: ...
     @property
     def tags(self) -> list[str]: ...
     @property
@@ -65,6 +68,7 @@ class Context:
     def expires_at(self) -> Optional[datetime.datetime]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class SearchHit:
     """A memory and its cosine similarity to the query."""
 
@@ -74,20 +78,23 @@ class SearchHit:
     def score(self) -> float: ...
     def to_dict(self) -> dict[str, Any]: ...
 
+@final
 class ContextIterator(Iterator[Context]):
     def __iter__(self) -> ContextIterator: ...
     def __next__(self) -> Context: ...
 
+@final
 class MemoryIterator(Iterator[Memory]):
     def __iter__(self) -> MemoryIterator: ...
     def __next__(self) -> Memory: ...
 
+@final
 class Contexts:
     def put(
         self,
         namespace: str,
         key: str,
-        value: JSON,
+        value: _JSON,
         *,
         tags: Optional[Sequence[str]] = None,
         if_version: Optional[int] = None,
@@ -104,12 +111,13 @@ class Contexts:
         page_size: int = 100,
     ) -> ContextIterator: ...
 
+@final
 class Memories:
     def add(
         self,
         content: str,
         *,
-        metadata: Optional[dict[str, JSON]] = None,
+        metadata: Optional[dict[str, _JSON]] = None,
         namespace: Optional[str] = None,
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
@@ -125,14 +133,14 @@ class Memories:
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
-    ) -> list[Memory]: ...
+    ) -> builtins.list[Memory]: ...
     def get(self, id: str) -> Memory: ...
     def update(
         self,
         id: str,
         *,
         content: Optional[str] = None,
-        metadata: Optional[dict[str, JSON]] = None,
+        metadata: Optional[dict[str, _JSON]] = None,
         embedding: Optional[Sequence[float]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Memory: ...
@@ -156,10 +164,11 @@ class Memories:
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
-        filter: Optional[dict[str, JSON]] = None,
+        filter: Optional[dict[str, _JSON]] = None,
         min_score: Optional[float] = None,
-    ) -> list[SearchHit]: ...
+    ) -> builtins.list[SearchHit]: ...
 
+@final
 class Omnex:
     """Durable memory in this process (SQLite + HNSW + the local model)."""
 
@@ -176,6 +185,7 @@ class Omnex:
         model_dir: Optional[str] = None,
     ) -> None: ...
 
+@final
 class Client:
     """The same API against a running `omnex serve`."""
 
@@ -183,20 +193,23 @@ class Client:
     memories: Memories
     def __init__(self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None) -> None: ...
 
+@final
 class AsyncContextIterator(AsyncIterator[Context]):
     def __aiter__(self) -> AsyncContextIterator: ...
     async def __anext__(self) -> Context: ...
 
+@final
 class AsyncMemoryIterator(AsyncIterator[Memory]):
     def __aiter__(self) -> AsyncMemoryIterator: ...
     async def __anext__(self) -> Memory: ...
 
+@final
 class AsyncContexts:
     async def put(
         self,
         namespace: str,
         key: str,
-        value: JSON,
+        value: _JSON,
         *,
         tags: Optional[Sequence[str]] = None,
         if_version: Optional[int] = None,
@@ -213,12 +226,13 @@ class AsyncContexts:
         page_size: int = 100,
     ) -> AsyncContextIterator: ...
 
+@final
 class AsyncMemories:
     async def add(
         self,
         content: str,
         *,
-        metadata: Optional[dict[str, JSON]] = None,
+        metadata: Optional[dict[str, _JSON]] = None,
         namespace: Optional[str] = None,
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
@@ -234,14 +248,14 @@ class AsyncMemories:
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
-    ) -> list[Memory]: ...
+    ) -> builtins.list[Memory]: ...
     async def get(self, id: str) -> Memory: ...
     async def update(
         self,
         id: str,
         *,
         content: Optional[str] = None,
-        metadata: Optional[dict[str, JSON]] = None,
+        metadata: Optional[dict[str, _JSON]] = None,
         embedding: Optional[Sequence[float]] = None,
         ttl_seconds: Optional[int] = None,
     ) -> Memory: ...
@@ -265,10 +279,11 @@ class AsyncMemories:
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
-        filter: Optional[dict[str, JSON]] = None,
+        filter: Optional[dict[str, _JSON]] = None,
         min_score: Optional[float] = None,
-    ) -> list[SearchHit]: ...
+    ) -> builtins.list[SearchHit]: ...
 
+@final
 class AsyncOmnex:
     """Like Omnex, with awaitable methods."""
 
@@ -285,6 +300,7 @@ class AsyncOmnex:
         model_dir: Optional[str] = None,
     ) -> None: ...
 
+@final
 class AsyncClient:
     """Like Client, with awaitable methods."""
 
