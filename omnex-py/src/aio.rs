@@ -3,16 +3,15 @@
 
 use std::sync::Arc;
 
-use omnex_core::model::{ListContexts, ListMemories, MemoryUpdate, NewMemory, SearchRequest};
+use omnex_core::model::{ListContexts, ListMemories};
 use pyo3::{exceptions::PyStopAsyncIteration, prelude::*};
 use pyo3_async_runtimes::tokio::future_into_py;
 
 use crate::{
     api::{
-        batch_request, list_contexts_request, list_memories_request, memory_id, put_request, scope,
-        scope_filter,
+        add_request, batch_request, list_contexts_request, list_memories_request, memory_id,
+        put_request, scope, scope_filter, search_request, update_request,
     },
-    convert::metadata_from_py,
     engine::{block, Engine, Pager},
     errors,
     types::{Context, Memory, SearchHit},
@@ -192,23 +191,20 @@ impl AsyncMemories {
         embedding: Option<Vec<f32>>,
         ttl_seconds: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let new = NewMemory {
+        let new = add_request(
             content,
-            metadata: metadata_from_py(metadata)?.unwrap_or_default(),
-            scope: scope(namespace, user_id, agent_id, session_id),
+            metadata,
+            scope(namespace, user_id, agent_id, session_id),
             embedding,
-            expires_at: None,
             ttl_seconds,
-        };
+        )?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
-            let mut added = engine
-                .add_memories(vec![new])
+            engine
+                .add_memory(new)
                 .await
-                .map_err(errors::to_py)?;
-            added.pop().map(Memory).ok_or_else(|| {
-                errors::to_py(omnex_core::Error::internal("omnex", "nothing was added"))
-            })
+                .map(Memory)
+                .map_err(errors::to_py)
         })
     }
 
@@ -256,13 +252,7 @@ impl AsyncMemories {
         ttl_seconds: Option<u64>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let id = memory_id(id)?;
-        let update = MemoryUpdate {
-            content,
-            metadata: metadata_from_py(metadata)?,
-            embedding,
-            expires_at: None,
-            ttl_seconds,
-        };
+        let update = update_request(content, metadata, embedding, ttl_seconds)?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
             engine
@@ -317,15 +307,8 @@ impl AsyncMemories {
         filter: Option<&Bound<'py, PyAny>>,
         min_score: Option<f32>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        let mut f = scope_filter(namespace, user_id, agent_id, session_id);
-        f.metadata = metadata_from_py(filter)?.unwrap_or_default();
-        let req = SearchRequest {
-            query,
-            vector,
-            limit: Some(limit),
-            filter: f,
-            min_score,
-        };
+        let scope = scope_filter(namespace, user_id, agent_id, session_id);
+        let req = search_request(query, vector, limit, scope, filter, min_score)?;
         let engine = self.engine.clone();
         future_into_py(py, async move {
             let hits = engine.search(req).await.map_err(errors::to_py)?;

@@ -6,7 +6,7 @@ use omnex_core::{
         Filter, ListContexts, ListMemories, MemoryId, MemoryUpdate, NewMemory, PutContext, Scope,
         SearchRequest,
     },
-    Config, Error,
+    Config,
 };
 use pyo3::{exceptions::PyTypeError, prelude::*, types::PyDict};
 
@@ -215,19 +215,14 @@ impl Memories {
         embedding: Option<Vec<f32>>,
         ttl_seconds: Option<u64>,
     ) -> PyResult<Memory> {
-        let new = NewMemory {
+        let new = add_request(
             content,
-            metadata: metadata_from_py(metadata)?.unwrap_or_default(),
-            scope: scope(namespace, user_id, agent_id, session_id),
+            metadata,
+            scope(namespace, user_id, agent_id, session_id),
             embedding,
-            expires_at: None,
             ttl_seconds,
-        };
-        let mut added = block(py, || self.engine.add_memories(vec![new]))?;
-        added
-            .pop()
-            .map(Memory)
-            .ok_or_else(|| errors::to_py(Error::internal("omnex", "nothing was added")))
+        )?;
+        block(py, || self.engine.add_memory(new)).map(Memory)
     }
 
     /// Stores up to 1,000 memories at once, all or nothing. Each item is a str or a
@@ -268,13 +263,7 @@ impl Memories {
         ttl_seconds: Option<u64>,
     ) -> PyResult<Memory> {
         let id = memory_id(id)?;
-        let update = MemoryUpdate {
-            content,
-            metadata: metadata_from_py(metadata)?,
-            embedding,
-            expires_at: None,
-            ttl_seconds,
-        };
+        let update = update_request(content, metadata, embedding, ttl_seconds)?;
         block(py, || self.engine.update_memory(id, update)).map(Memory)
     }
 
@@ -320,15 +309,8 @@ impl Memories {
         filter: Option<&Bound<'_, PyAny>>,
         min_score: Option<f32>,
     ) -> PyResult<Vec<SearchHit>> {
-        let mut f = scope_filter(namespace, user_id, agent_id, session_id);
-        f.metadata = metadata_from_py(filter)?.unwrap_or_default();
-        let req = SearchRequest {
-            query,
-            vector,
-            limit: Some(limit),
-            filter: f,
-            min_score,
-        };
+        let scope = scope_filter(namespace, user_id, agent_id, session_id);
+        let req = search_request(query, vector, limit, scope, filter, min_score)?;
         let hits = block(py, || self.engine.search(req))?;
         hits.into_iter().map(|h| SearchHit::new(py, h)).collect()
     }
@@ -356,6 +338,59 @@ pub(crate) fn config(
     }
     config.model_dir = model_dir.map(Into::into);
     config
+}
+
+/// The input of `memories.add`, shared by the sync and async APIs.
+pub(crate) fn add_request(
+    content: String,
+    metadata: Option<&Bound<'_, PyAny>>,
+    scope: Scope,
+    embedding: Option<Vec<f32>>,
+    ttl_seconds: Option<u64>,
+) -> PyResult<NewMemory> {
+    Ok(NewMemory {
+        content,
+        metadata: metadata_from_py(metadata)?.unwrap_or_default(),
+        scope,
+        embedding,
+        expires_at: None,
+        ttl_seconds,
+    })
+}
+
+/// The input of `memories.update`.
+pub(crate) fn update_request(
+    content: Option<String>,
+    metadata: Option<&Bound<'_, PyAny>>,
+    embedding: Option<Vec<f32>>,
+    ttl_seconds: Option<u64>,
+) -> PyResult<MemoryUpdate> {
+    Ok(MemoryUpdate {
+        content,
+        metadata: metadata_from_py(metadata)?,
+        embedding,
+        expires_at: None,
+        ttl_seconds,
+    })
+}
+
+/// The input of `memories.search`: the scope plus a metadata `filter` dict.
+pub(crate) fn search_request(
+    query: Option<String>,
+    vector: Option<Vec<f32>>,
+    limit: usize,
+    mut scope: Filter,
+    filter: Option<&Bound<'_, PyAny>>,
+    min_score: Option<f32>,
+) -> PyResult<SearchRequest> {
+    scope.metadata = metadata_from_py(filter)?.unwrap_or_default();
+    Ok(SearchRequest {
+        query,
+        vector,
+        limit: Some(limit),
+        filter: scope,
+        min_score,
+    })
 }
 
 pub(crate) fn put_request(

@@ -49,6 +49,9 @@ impl Engine {
     pub(crate) async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>> {
         dispatch!(self.list_contexts(req))
     }
+    pub(crate) async fn add_memory(&self, new: NewMemory) -> Result<Memory> {
+        dispatch!(self.add_memory(new))
+    }
     pub(crate) async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
         dispatch!(self.add_memories(batch))
     }
