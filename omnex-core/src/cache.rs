@@ -12,6 +12,11 @@ use crate::Result;
 pub trait Cache: Send + Sync + fmt::Debug + 'static {
     /// A short name of the backend.
     fn name(&self) -> &'static str;
+    /// Whether other processes see the same entries (Redis), so values that other
+    /// processes may change (contexts) can be cached and invalidated through it.
+    fn shared(&self) -> bool {
+        false
+    }
     /// Reads a key.
     async fn get(&self, key: &str) -> Result<Option<Bytes>>;
     /// Writes a key, expiring after `ttl` if given.

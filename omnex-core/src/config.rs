@@ -14,14 +14,18 @@ use crate::{Error, Result};
 pub struct Config {
     /// The data directory (default `./omnex-data`).
     pub data_dir: PathBuf,
-    /// Store URL; default `sqlite://<data_dir>/omnex.db`. `sqlite::memory:` for a throw-away store.
+    /// Store URL; default `sqlite://<data_dir>/omnex.db`. `sqlite::memory:` for a throw-away
+    /// store, `postgres://user@host:5432/db` for PostgreSQL.
     pub store: Option<String>,
-    /// Vector index: `hnsw` (default) or `exact`.
+    /// Vector index: `hnsw` (default, in memory, rebuilt from the store at startup),
+    /// `exact`, `pgvector` (in the PostgreSQL store), `pgvector:postgres://…` (another
+    /// database), or `qdrant://host:6334`.
     pub index: String,
     /// Embedder: `local` (all-MiniLM-L6-v2, default), `openai`, or an
     /// OpenAI-compatible base URL such as `http://127.0.0.1:11434/v1?model=nomic-embed-text`.
     pub embedder: String,
-    /// Cache: `memory` (default) or `none`.
+    /// Cache: `memory` (default, in process), `none`, or `redis://host:6379` (shared by
+    /// every process; also caches context reads).
     pub cache: String,
     /// Directory of the local model (`config.json`, `tokenizer.json`, `model.safetensors`).
     pub model_dir: Option<PathBuf>,
@@ -35,6 +39,9 @@ pub struct Config {
     pub sweep_interval_secs: u64,
     /// Seconds the change log keeps entries for other processes to catch up.
     pub change_retention_secs: u64,
+    /// Milliseconds between background index syncs, which retry failed index updates
+    /// and follow other processes' writes (0 disables the background sync).
+    pub index_sync_interval_ms: u64,
 }
 
 impl Default for Config {
@@ -51,6 +58,7 @@ impl Default for Config {
             embedder_dimension: None,
             sweep_interval_secs: 60,
             change_retention_secs: 3600,
+            index_sync_interval_ms: 1000,
         }
     }
 }
@@ -60,9 +68,9 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
             .field("store", &self.store.as_deref().map(redact_url))
-            .field("index", &self.index)
+            .field("index", &redact_url(&self.index))
             .field("embedder", &redact_url(&self.embedder))
-            .field("cache", &self.cache)
+            .field("cache", &redact_url(&self.cache))
             .field("model_dir", &self.model_dir)
             .field("embedder_model", &self.embedder_model)
             .field("embedder_dimension", &self.embedder_dimension)
@@ -70,12 +78,22 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Hides `user:password@` in URLs.
+/// Hides `user:password@` and secret query parameters (`api_key`, `password`) in URLs.
 fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
+    let mut out = match (url.find("://"), url.find('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_owned(),
+    };
+    for secret in ["api_key=", "password="] {
+        let mut from = 0;
+        while let Some(i) = out[from..].find(secret) {
+            let start = from + i + secret.len();
+            let end = out[start..].find('&').map_or(out.len(), |e| start + e);
+            out.replace_range(start..end, "***");
+            from = start + 3;
+        }
     }
+    out
 }
 
 impl Config {
@@ -89,7 +107,8 @@ impl Config {
 
     /// Defaults overridden by `OMNEX_DATA_DIR`, `OMNEX_STORE`, `OMNEX_INDEX`,
     /// `OMNEX_EMBEDDER`, `OMNEX_CACHE`, `OMNEX_MODEL_DIR`, `OMNEX_EMBEDDER_MODEL`,
-    /// `OMNEX_EMBEDDER_API_KEY`, `OMNEX_EMBEDDER_DIMENSION`, `OMNEX_SWEEP_INTERVAL_SECS`.
+    /// `OMNEX_EMBEDDER_API_KEY`, `OMNEX_EMBEDDER_DIMENSION`, `OMNEX_SWEEP_INTERVAL_SECS`,
+    /// `OMNEX_INDEX_SYNC_INTERVAL_MS`.
     pub fn from_env() -> Result<Self> {
         let mut c = Self::default();
         c.apply_env()?;
@@ -128,15 +147,28 @@ impl Config {
                 Error::invalid_input("OMNEX_EMBEDDER_DIMENSION", format!("{v:?} is not a number"))
             })?);
         }
+        let number = |name: &'static str, v: String| {
+            v.parse::<u64>()
+                .map_err(|_| Error::invalid_input(name, format!("{v:?} is not a number")))
+        };
         if let Some(v) = var("OMNEX_SWEEP_INTERVAL_SECS") {
-            self.sweep_interval_secs = v.parse().map_err(|_| {
-                Error::invalid_input(
-                    "OMNEX_SWEEP_INTERVAL_SECS",
-                    format!("{v:?} is not a number"),
-                )
-            })?;
+            self.sweep_interval_secs = number("OMNEX_SWEEP_INTERVAL_SECS", v)?;
+        }
+        if let Some(v) = var("OMNEX_INDEX_SYNC_INTERVAL_MS") {
+            self.index_sync_interval_ms = number("OMNEX_INDEX_SYNC_INTERVAL_MS", v)?;
         }
         Ok(())
+    }
+
+    /// One line naming the backends, without credentials (for startup messages).
+    pub fn describe(&self) -> String {
+        format!(
+            "store {}, index {}, cache {}, embedder {}",
+            redact_url(&self.store_url()),
+            redact_url(&self.index),
+            redact_url(&self.cache),
+            redact_url(&self.embedder)
+        )
     }
 
     /// The store URL, defaulting to the SQLite file in the data directory.
@@ -163,10 +195,14 @@ mod tests {
     fn debug_redacts_credentials() {
         let c = Config {
             store: Some("postgres://user:secret@db:5432/omnex".into()),
+            index: "qdrant://db:6334?api_key=secret&collection=c".into(),
             embedder_api_key: Some("sk-secret".into()),
             ..Config::default()
         };
         let shown = format!("{c:?}");
         assert!(!shown.contains("secret"), "{shown}");
+        let described = c.describe();
+        assert!(!described.contains("secret"), "{described}");
+        assert!(described.contains("collection=c"), "{described}");
     }
 }

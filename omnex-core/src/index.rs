@@ -25,6 +25,11 @@ pub struct IndexCapabilities {
 pub trait VectorIndex: Send + Sync + fmt::Debug + 'static {
     /// A short name of the backend.
     fn name(&self) -> &'static str;
+    /// Where the entries live, for a shared index (for example `qdrant://host:6334/collection`):
+    /// the store records how far each shared index has caught up under this name.
+    fn location(&self) -> String {
+        self.name().to_owned()
+    }
     /// The dimension every vector must have.
     fn dimension(&self) -> usize;
     /// What this index can do.

@@ -5,11 +5,12 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::{
+    error::Entity,
     model::{
         ChangeFeed, Context, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
         Precondition, Timestamp,
     },
-    Result,
+    Error, Result,
 };
 
 /// What a sweep of expired items removed.
@@ -79,4 +80,39 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;
     /// Writes a store-wide setting.
     async fn set_meta(&self, key: &str, value: &str) -> Result<()>;
+}
+
+/// A `Conflict` on a context.
+fn conflict(ctx_ns: &str, key: &str, detail: String) -> Error {
+    Error::Conflict {
+        entity: Entity::Context,
+        id: format!("{ctx_ns}/{key}"),
+        detail,
+    }
+}
+
+/// Checks a write precondition against the stored version (`None` when absent).
+pub(crate) fn check_precondition(
+    ns: &str,
+    key: &str,
+    expect: Precondition,
+    current: Option<u64>,
+) -> Result<()> {
+    match (expect, current) {
+        (Precondition::None, _) | (Precondition::Absent, None) => Ok(()),
+        (Precondition::Absent, Some(v)) => {
+            Err(conflict(ns, key, format!("already exists at version {v}")))
+        }
+        (Precondition::Version(want), Some(have)) if want == have => Ok(()),
+        (Precondition::Version(want), Some(have)) => Err(conflict(
+            ns,
+            key,
+            format!("if_version is {want} but the stored version is {have}"),
+        )),
+        (Precondition::Version(want), None) => Err(conflict(
+            ns,
+            key,
+            format!("if_version is {want} but nothing is stored"),
+        )),
+    }
 }

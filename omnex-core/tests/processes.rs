@@ -2,6 +2,8 @@
 //!
 //! The children are this test binary run again with `OMNEX_CHILD_ROLE` set.
 
+mod common;
+
 use std::{
     io::{BufRead, BufReader, Write},
     path::Path,
@@ -9,10 +11,11 @@ use std::{
     sync::Arc,
 };
 
+use common::nearest;
 use omnex_core::{
     backend::{hnsw::HnswIndex, sqlite::SqliteStore},
     conformance::Rng,
-    model::{Filter, NewMemory, Scope, SearchRequest},
+    model::{NewMemory, Scope},
     Omnex,
 };
 
@@ -38,21 +41,6 @@ fn spawn_child(role: &str, dir: &Path) -> Child {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap()
-}
-
-/// The best match for `v` among the memories of namespace `ns`.
-async fn nearest(omnex: &Omnex, v: &[f32], ns: &str) -> Option<omnex_core::model::Memory> {
-    omnex
-        .search(
-            SearchRequest::vector(v.to_vec())
-                .with_limit(1)
-                .with_filter(Filter::default().with_namespace(ns)),
-        )
-        .await
-        .unwrap()
-        .into_iter()
-        .next()
-        .map(|h| h.memory)
 }
 
 fn vectors(seed: u64, n: usize) -> Vec<Vec<f32>> {

@@ -43,6 +43,11 @@ enum Command {
     Mcp(McpArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Apply the store's schema migrations (PostgreSQL, SQLite) and print the versions.
+    Migrate(BackendArgs),
+    /// Rebuild the vector index from the store, for example after restoring a Qdrant
+    /// collection or changing index settings. Needs no embedder.
+    Reindex(BackendArgs),
     /// Store a few memories on the embedded default, search them and print the hits.
     Quickstart(BackendArgs),
     /// Find (or install) the local embedding model and print its directory.
@@ -142,16 +147,16 @@ struct BackendArgs {
     /// Data directory of the embedded default.
     #[arg(long, env = "OMNEX_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    /// Store URL (default sqlite://<data-dir>/omnex.db).
+    /// Store URL: sqlite://<data-dir>/omnex.db (default) or postgres://user@host:5432/db.
     #[arg(long, env = "OMNEX_STORE")]
     storage: Option<String>,
-    /// Vector index: hnsw or exact.
+    /// Vector index: hnsw (default), exact, pgvector, pgvector:postgres://…, or qdrant://host:6334.
     #[arg(long, env = "OMNEX_INDEX")]
     index: Option<String>,
     /// Embedder: local, openai, or an OpenAI-compatible URL (http://host/v1?model=NAME).
     #[arg(long, env = "OMNEX_EMBEDDER")]
     embedder: Option<String>,
-    /// Cache: memory or none.
+    /// Cache: memory (default), none, or redis://host:6379.
     #[arg(long, env = "OMNEX_CACHE")]
     cache: Option<String>,
     /// Directory of the local model files.
@@ -245,6 +250,15 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::Quickstart(args) => quickstart(args.config()?).await,
+        Command::Migrate(args) => {
+            let url = args.config()?.store_url();
+            let report = omnex_core::backend::migrate_store(&url)
+                .await
+                .context("migrating the store")?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Reindex(args) => reindex(args.config()?).await,
         Command::Embed { backend, batch } => embed(backend.config()?, batch).await,
         Command::Model { model_dir } => {
             let dir = tokio::task::spawn_blocking(move || {
@@ -257,6 +271,28 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn reindex(config: Config) -> anyhow::Result<()> {
+    let omnex = Omnex::open_stored(config).await.context("opening Omnex")?;
+    let bar = indicatif::ProgressBar::new_spinner().with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {pos} memories indexed ({per_sec}, {elapsed})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    omnex
+        .rebuild_index_with(|n| bar.set_position(n))
+        .await
+        .context("rebuilding the index")?;
+    bar.finish();
+    eprintln!(
+        "Reindexed {} memories into {}.",
+        omnex.index_len().await?,
+        omnex.index_location()
+    );
+    Ok(())
 }
 
 async fn mcp(args: McpArgs) -> anyhow::Result<()> {
@@ -280,7 +316,7 @@ async fn mcp(args: McpArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let (opts, config) = args.options()?;
-    eprintln!("Opening Omnex in {} ...", config.data_dir.display());
+    eprintln!("Opening Omnex: {} ...", config.describe());
     let omnex = Omnex::open(config).await.context("opening Omnex")?;
     let listener = tokio::net::TcpListener::bind(opts.addr)
         .await
@@ -302,7 +338,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 const QUICKSTART_NAMESPACE: &str = "quickstart";
 
 async fn quickstart(config: Config) -> anyhow::Result<()> {
-    eprintln!("Opening Omnex in {} ...", config.data_dir.display());
+    eprintln!("Opening Omnex: {} ...", config.describe());
     let omnex = Omnex::open(config).await.context("opening Omnex")?;
     // Start from a clean quick-start namespace so reruns print the same thing.
     let filter = Filter::default().with_namespace(QUICKSTART_NAMESPACE);

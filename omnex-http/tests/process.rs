@@ -207,3 +207,140 @@ async fn export_then_import_reproduces_ids_timestamps_and_metadata() {
         .unwrap();
     assert_eq!(hits[0].memory.content, "exported memory 7");
 }
+
+/// Two `omnex serve` processes on one PostgreSQL database (pgvector for vectors, Redis
+/// when configured): each sees the other's writes at once. Then `omnex migrate` and
+/// `omnex reindex` on the same database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_postgres_see_each_others_writes() {
+    let Some(pg) = std::env::var("OMNEX_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+    else {
+        assert!(
+            !omnex_core::conformance::required("postgres"),
+            "OMNEX_TEST_REQUIRE names postgres but OMNEX_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!(
+            "SKIPPED two_servers_on_postgres_see_each_others_writes: PostgreSQL not configured"
+        );
+        return;
+    };
+    let schema = omnex_core::conformance::unique_namespace();
+    let store = format!(
+        "{pg}{}schema={schema}",
+        if pg.contains('?') { '&' } else { '?' }
+    );
+    let cache = std::env::var("OMNEX_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| "none".to_owned(), |r| format!("{r}?prefix={schema}"));
+    let dir = tempfile::tempdir().unwrap();
+    let backend = |cmd: &mut Command| {
+        cmd.args([
+            "--storage",
+            &store,
+            "--index",
+            "pgvector",
+            "--cache",
+            &cache,
+        ])
+        .env("OMNEX_DATA_DIR", dir.path())
+        .env("OMNEX_LOG", "warn");
+    };
+    let out = {
+        let mut cmd = omnex();
+        cmd.arg("migrate");
+        backend(&mut cmd);
+        cmd.output().unwrap()
+    };
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("schema at version 1"), "{printed}");
+
+    let start = || {
+        let mut cmd = omnex();
+        cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+        backend(&mut cmd);
+        spawn_server(cmd)
+    };
+    let (mut a, url_a) = start();
+    let (mut b, url_b) = start();
+    let http = reqwest::Client::new();
+    let post = |url: String, body: serde_json::Value| {
+        let http = http.clone();
+        async move {
+            let res = http.post(url).json(&body).send().await.unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    for (i, fact) in [
+        "Alice prefers green tea in the morning",
+        "The deploy key rotates every ninety days",
+        "Bob's flight to Lisbon leaves on Friday",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (writer, reader) = if i % 2 == 0 {
+            (&url_a, &url_b)
+        } else {
+            (&url_b, &url_a)
+        };
+        let (status, added) = post(
+            format!("{writer}/api/v1/memories"),
+            json!({ "content": fact, "namespace": "shared" }),
+        )
+        .await;
+        assert_eq!(status, 201, "{added}");
+        let (status, hits) = post(
+            format!("{reader}/api/v1/memories/search"),
+            json!({ "query": fact, "namespace": "shared", "limit": 1 }),
+        )
+        .await;
+        assert_eq!(status, 200, "{hits}");
+        assert_eq!(hits["hits"][0]["memory"]["id"], added["id"], "{hits}");
+    }
+    for round in 1..=3 {
+        let (writer, reader) = if round % 2 == 0 {
+            (&url_a, &url_b)
+        } else {
+            (&url_b, &url_a)
+        };
+        let res = http
+            .put(format!("{writer}/api/v1/contexts/shared/settings"))
+            .json(&json!({ "value": { "round": round } }))
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_success());
+        let got: serde_json::Value = http
+            .get(format!("{reader}/api/v1/contexts/shared/settings"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(got["value"]["round"], round, "{got}");
+    }
+    sigterm(&a);
+    sigterm(&b);
+    assert!(a.wait().unwrap().success());
+    assert!(b.wait().unwrap().success());
+
+    let out = {
+        let mut cmd = omnex();
+        cmd.arg("reindex");
+        backend(&mut cmd);
+        cmd.output().unwrap()
+    };
+    let printed = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{printed}");
+    assert!(printed.contains("Reindexed 3 memories"), "{printed}");
+}

@@ -30,6 +30,9 @@ mod transfer;
 const META_MODEL: &str = "embedding_model";
 const META_DIMENSION: &str = "embedding_dimension";
 const SYNC_BATCH: usize = 1000;
+/// Contexts stay in a shared cache at most this long (bounds staleness if an
+/// invalidation is lost while the cache is unreachable).
+const CONTEXT_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Durable memory for AI applications. Cheap to clone; all clones share one engine.
 ///
@@ -56,12 +59,18 @@ struct Inner {
     config: Config,
     /// The change-log position the index reflects.
     applied: tokio::sync::Mutex<i64>,
-    sweeper: parking_lot::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// Until when inline index updates are skipped after one failed (the background
+    /// sync keeps retrying), so writes do not wait on a vector backend that is down.
+    index_down_until: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// For a shared index: the position last recorded in the store for other processes.
+    recorded: tokio::sync::Mutex<i64>,
+    /// Background tasks (expiry sweep, index sync), stopped when the engine is dropped.
+    tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        if let Some(task) = self.sweeper.lock().take() {
+        for task in self.tasks.lock().drain(..) {
             task.abort();
         }
     }
@@ -142,7 +151,16 @@ impl OmnexBuilder {
         check_model(&*store, self.embedder.as_deref(), dimension).await?;
         let index = match self.index {
             Some(i) => i,
-            None => backend::open_index(&self.config.index, dimension).await?,
+            None => {
+                let model = match &self.embedder {
+                    Some(e) => e.model_id().to_owned(),
+                    None => store
+                        .get_meta(META_MODEL)
+                        .await?
+                        .unwrap_or_else(|| "vectors".to_owned()),
+                };
+                backend::open_index(&self.config, dimension, &model).await?
+            }
         };
         if index.dimension() != dimension {
             return Err(Error::invalid_input(
@@ -165,11 +183,13 @@ impl OmnexBuilder {
                 cache,
                 config: self.config,
                 applied: tokio::sync::Mutex::new(0),
-                sweeper: parking_lot::Mutex::new(None),
+                recorded: tokio::sync::Mutex::new(0),
+                index_down_until: parking_lot::Mutex::new(None),
+                tasks: parking_lot::Mutex::new(Vec::new()),
             }),
         };
-        omnex.rebuild_index().await?;
-        omnex.start_sweeper();
+        omnex.open_index().await?;
+        omnex.start_background();
         Ok(omnex)
     }
 }
@@ -211,6 +231,11 @@ async fn check_model(
     Ok(())
 }
 
+/// The cache key of a context.
+fn context_cache_key(namespace: &str, key: &str) -> String {
+    format!("ctx\u{0}{namespace}\u{0}{key}")
+}
+
 fn expiry(
     expires_at: Option<Timestamp>,
     ttl_seconds: Option<u64>,
@@ -243,6 +268,33 @@ impl Omnex {
             .embedder(embedder)
             .build()
             .await
+    }
+
+    /// Opens Omnex without an embedder, for vectors of the dimension recorded in the
+    /// store (maintenance such as `omnex reindex`; adding text needs an embedder).
+    pub async fn open_stored(config: Config) -> Result<Self> {
+        let store = backend::open_store(&config.store_url()).await?;
+        let dimension = store
+            .get_meta(META_DIMENSION)
+            .await?
+            .and_then(|d| d.parse::<usize>().ok())
+            .ok_or_else(|| {
+                Error::invalid_input(
+                    "store",
+                    "this store holds no memories yet, so it records no vector dimension",
+                )
+            })?;
+        Self::builder()
+            .config(config)
+            .store(store)
+            .dimension(dimension)
+            .build()
+            .await
+    }
+
+    /// Where the vector index keeps its entries (for logs and `omnex reindex`).
+    pub fn index_location(&self) -> String {
+        self.inner.index.location()
     }
 
     /// A builder for explicit backends.
@@ -296,18 +348,66 @@ impl Omnex {
             0 => Precondition::Absent,
             v => Precondition::Version(v),
         });
-        self.inner.store.put_context(&ctx, expect).await
+        let stored = self.inner.store.put_context(&ctx, expect).await?;
+        self.forget_context(&stored.namespace, &stored.key).await;
+        Ok(stored)
     }
 
     /// Reads a context (`NotFound` if absent or expired).
     pub async fn get_context(&self, namespace: &str, key: &str) -> Result<Context> {
         validate::namespace(namespace)?;
         validate::key(key)?;
-        self.inner
+        let cache = self.shared_cache();
+        if let Some(cache) = cache {
+            match cache.get(&context_cache_key(namespace, key)).await {
+                Ok(Some(bytes)) => match serde_json::from_slice::<Context>(&bytes) {
+                    Ok(ctx) if ctx.expires_at.is_none_or(|t| t > now()) => return Ok(ctx),
+                    _ => {}
+                },
+                Ok(None) => {}
+                Err(e) => debug!(error = %e, "cache read failed; treated as a miss"),
+            }
+        }
+        let ctx = self
+            .inner
             .store
             .get_context(namespace, key)
             .await?
-            .ok_or_else(|| Error::not_found(Entity::Context, format!("{namespace}/{key}")))
+            .ok_or_else(|| Error::not_found(Entity::Context, format!("{namespace}/{key}")))?;
+        if let Some(cache) = cache {
+            let ttl = ctx
+                .expires_at
+                .and_then(|t| (t - now()).to_std().ok())
+                .map_or(CONTEXT_CACHE_TTL, |left| left.min(CONTEXT_CACHE_TTL));
+            if let Ok(bytes) = serde_json::to_vec(&ctx) {
+                if let Err(e) = cache
+                    .set(
+                        &context_cache_key(namespace, key),
+                        Bytes::from(bytes),
+                        Some(ttl),
+                    )
+                    .await
+                {
+                    debug!(error = %e, "cache write failed");
+                }
+            }
+        }
+        Ok(ctx)
+    }
+
+    /// The cache, when it is shared between processes (only then are contexts cached:
+    /// an in-process cache would miss other processes' writes).
+    fn shared_cache(&self) -> Option<&Arc<dyn Cache>> {
+        self.inner.cache.as_ref().filter(|c| c.shared())
+    }
+
+    /// Drops a context from the shared cache after a write.
+    async fn forget_context(&self, namespace: &str, key: &str) {
+        if let Some(cache) = self.shared_cache() {
+            if let Err(e) = cache.delete(&context_cache_key(namespace, key)).await {
+                warn!(error = %e, "cache invalidation failed; the cached copy expires within 30 s");
+            }
+        }
     }
 
     /// Deletes a context (`NotFound` if absent; `Conflict` on a stale `if_version`).
@@ -320,12 +420,13 @@ impl Omnex {
         validate::namespace(namespace)?;
         validate::key(key)?;
         let expect = if_version.map_or(Precondition::None, Precondition::Version);
-        if self
+        let deleted = self
             .inner
             .store
             .delete_context(namespace, key, expect)
-            .await?
-        {
+            .await?;
+        self.forget_context(namespace, key).await;
+        if deleted {
             Ok(())
         } else {
             Err(Error::not_found(
@@ -509,7 +610,12 @@ impl Omnex {
                 v
             }
         };
-        self.sync_index().await?;
+        if !self.inner.index.capabilities().shared {
+            // A local index follows other processes' writes before answering. A shared
+            // index already has them: each writer updates it, and the background sync
+            // repairs what failed.
+            self.sync_index().await?;
+        }
         let query = VectorQuery {
             vector,
             k,
@@ -556,12 +662,7 @@ impl Omnex {
             for (slot, t) in out.iter_mut().zip(texts) {
                 match cache.get(&key(t)).await {
                     Ok(Some(bytes)) if bytes.len() == embedder.dimension() * 4 => {
-                        *slot = Some(
-                            bytes
-                                .chunks_exact(4)
-                                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                                .collect(),
-                        );
+                        *slot = Some(backend::vector_bytes::decode(&bytes));
                     }
                     Ok(_) => {}
                     Err(e) => debug!(error = %e, "cache read failed; treated as a miss"),
@@ -592,7 +693,7 @@ impl Omnex {
                     validate::vector("embedding", &v, embedder.dimension())
                         .map_err(|e| Error::internal("embedder", e))?;
                     if let Some(cache) = &self.inner.cache {
-                        let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+                        let bytes = backend::vector_bytes::encode(&v);
                         if let Err(e) = cache
                             .set(&key(t), Bytes::from(bytes), Some(Duration::from_secs(3600)))
                             .await
@@ -610,8 +711,45 @@ impl Omnex {
     // ----- index maintenance -----
 
     async fn sync_after_write(&self) {
-        if let Err(e) = self.sync_index().await {
-            warn!(error = %e, "index update failed; it is repaired from the store before the next search");
+        let now = std::time::Instant::now();
+        if self.inner.index_down_until.lock().is_some_and(|t| now < t) {
+            return;
+        }
+        match self.sync_index().await {
+            Ok(()) => *self.inner.index_down_until.lock() = None,
+            Err(e) => {
+                warn!(error = %e, "index update failed; the background sync repairs it from the store");
+                self.index_failed();
+            }
+        }
+    }
+
+    /// Inline index updates pause for a while after a failure; the background sync
+    /// keeps retrying and lifts the pause once it succeeds.
+    fn index_failed(&self) {
+        *self.inner.index_down_until.lock() =
+            Some(std::time::Instant::now() + Duration::from_secs(2));
+    }
+
+    /// The store key under which a shared index's position is recorded.
+    fn applied_key(&self) -> String {
+        format!("index_applied:{}", self.inner.index.location())
+    }
+
+    /// At startup: a local index is rebuilt from the store; a shared index resumes
+    /// from the position recorded in the store (or is rebuilt if there is none).
+    async fn open_index(&self) -> Result<()> {
+        if !self.inner.index.capabilities().shared {
+            return self.rebuild_index().await;
+        }
+        let recorded = self.inner.store.get_meta(&self.applied_key()).await?;
+        match recorded.and_then(|v| v.parse::<i64>().ok()) {
+            Some(seq) => {
+                *self.inner.applied.lock().await = seq;
+                *self.inner.recorded.lock().await = seq;
+                self.sync_index().await
+            }
+            None => self.rebuild_index().await,
         }
     }
 
@@ -655,12 +793,20 @@ impl Omnex {
         }
     }
 
-    /// Rebuilds the vector index from the store (startup, or after the change log was pruned).
+    /// Rebuilds the vector index from the store (startup, `omnex reindex`, or after
+    /// the change log was pruned past this index's position).
     pub async fn rebuild_index(&self) -> Result<()> {
+        self.rebuild_index_with(|_| {}).await
+    }
+
+    /// [`rebuild_index`](Self::rebuild_index), calling `progress` with the number of
+    /// memories indexed so far after every batch.
+    pub async fn rebuild_index_with(&self, mut progress: impl FnMut(u64) + Send) -> Result<()> {
         let mut applied = self.inner.applied.lock().await;
         let head = self.inner.store.head_seq().await?;
         self.inner.index.clear().await?;
         let mut after = None;
+        let mut done = 0u64;
         loop {
             let entries = self
                 .inner
@@ -671,9 +817,30 @@ impl Omnex {
                 break;
             };
             self.inner.index.upsert(&entries).await?;
+            done += entries.len() as u64;
+            progress(done);
             after = Some(last);
         }
         *applied = head;
+        drop(applied);
+        self.record_applied().await
+    }
+
+    /// For a shared index, records in the store how far it has caught up, so the next
+    /// process to start resumes there instead of rebuilding.
+    async fn record_applied(&self) -> Result<()> {
+        if !self.inner.index.capabilities().shared {
+            return Ok(());
+        }
+        let applied = *self.inner.applied.lock().await;
+        let mut recorded = self.inner.recorded.lock().await;
+        if applied != *recorded {
+            self.inner
+                .store
+                .set_meta(&self.applied_key(), &applied.to_string())
+                .await?;
+            *recorded = applied;
+        }
         Ok(())
     }
 
@@ -691,25 +858,72 @@ impl Omnex {
         Ok(purged)
     }
 
-    fn start_sweeper(&self) {
-        let secs = self.inner.config.sweep_interval_secs;
-        if secs == 0 || tokio::runtime::Handle::try_current().is_err() {
+    /// Starts the expiry sweep and the index sync loop, which retries index updates
+    /// that failed (a vector server that was down) and follows other processes' writes.
+    fn start_background(&self) {
+        if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
+        let sweep = self.inner.config.sweep_interval_secs;
+        if sweep > 0 {
+            self.every(Duration::from_secs(sweep), |omnex| async move {
+                if let Err(e) = omnex.sweep().await {
+                    warn!(error = %e, "expiry sweep failed; retrying at the next interval");
+                }
+            });
+        }
+        let sync = self.inner.config.index_sync_interval_ms;
+        if sync > 0 {
+            let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            self.every(Duration::from_millis(sync), move |omnex| {
+                let failing = failing.clone();
+                async move {
+                    use std::sync::atomic::Ordering;
+                    let result = match omnex.sync_index().await {
+                        Ok(()) => {
+                            *omnex.inner.index_down_until.lock() = None;
+                            omnex.record_applied().await
+                        }
+                        Err(e) => Err(e),
+                    };
+                    match result {
+                        Ok(()) => {
+                            if failing.swap(false, Ordering::Relaxed) {
+                                warn!(
+                                    "index sync recovered; the index is up to date with the store"
+                                );
+                            }
+                        }
+                        Err(e) => {
+                            omnex.index_failed();
+                            if !failing.swap(true, Ordering::Relaxed) {
+                                warn!(error = %e, "index sync failed; retrying in the background");
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    }
+
+    /// Runs `job` every `period` while the engine is alive.
+    fn every<F, Fut>(&self, period: Duration, job: F)
+    where
+        F: Fn(Omnex) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
         let weak: Weak<Inner> = Arc::downgrade(&self.inner);
         let task = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(secs));
+            let mut tick = tokio::time::interval(period);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tick.tick().await;
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                let omnex = Omnex { inner };
-                if let Err(e) = omnex.sweep().await {
-                    warn!(error = %e, "expiry sweep failed; retrying at the next interval");
-                }
+                job(Omnex { inner }).await;
             }
         });
-        *self.inner.sweeper.lock() = Some(task);
+        self.inner.tasks.lock().push(task);
     }
 }
 

@@ -4,6 +4,7 @@ use sqlx::{sqlite::SqliteRow, Row};
 
 use super::map_err;
 use crate::{
+    backend::vector_bytes,
     model::{from_micros, Context, FilterFields, IndexEntry, Memory, MemoryId, Metadata, Scope},
     Error, Result,
 };
@@ -13,16 +14,6 @@ pub(super) const MEMORY_COLUMNS: &str =
 
 pub(super) const CONTEXT_COLUMNS: &str =
     "namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
-
-pub(super) fn vector_to_blob(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-pub(super) fn blob_to_vector(b: &[u8]) -> Vec<f32> {
-    b.chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
-}
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::internal("sqlite", format!("stored {what} is unreadable: {e}"))
@@ -36,7 +27,7 @@ pub(super) fn memory_from_row(row: &SqliteRow) -> Result<Memory> {
     Ok(Memory {
         id: MemoryId::parse(&id).map_err(|e| corrupt("memory id", e))?,
         content: row.try_get("content").map_err(map_err)?,
-        embedding: blob_to_vector(&embedding),
+        embedding: vector_bytes::decode(&embedding),
         metadata: serde_json::from_str::<Metadata>(&metadata)
             .map_err(|e| corrupt("metadata", e))?,
         scope: Scope {

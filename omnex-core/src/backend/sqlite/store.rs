@@ -6,56 +6,23 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{
     map_err,
     rows::{
-        context_from_row, index_entry_from_row, json_text, memory_from_row, vector_to_blob,
-        CONTEXT_COLUMNS, MEMORY_COLUMNS,
+        context_from_row, index_entry_from_row, json_text, memory_from_row, CONTEXT_COLUMNS,
+        MEMORY_COLUMNS,
     },
     SqliteStore,
 };
 use crate::{
-    error::Entity,
+    backend::vector_bytes,
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
         ChangeFeed, Context, Filter, IndexEntry, ListContexts, ListMemories, Memory, MemoryId,
         Page, Precondition, Timestamp,
     },
-    store::{Purged, Store},
-    validate, Error, Result,
+    store::{check_precondition, Purged, Store},
+    validate, Result,
 };
 
 const PRUNED_THROUGH: &str = "changes_pruned_through";
-
-fn conflict(ctx_ns: &str, key: &str, detail: String) -> Error {
-    Error::Conflict {
-        entity: Entity::Context,
-        id: format!("{ctx_ns}/{key}"),
-        detail,
-    }
-}
-
-fn check_precondition(
-    ns: &str,
-    key: &str,
-    expect: Precondition,
-    current: Option<u64>,
-) -> Result<()> {
-    match (expect, current) {
-        (Precondition::None, _) | (Precondition::Absent, None) => Ok(()),
-        (Precondition::Absent, Some(v)) => {
-            Err(conflict(ns, key, format!("already exists at version {v}")))
-        }
-        (Precondition::Version(want), Some(have)) if want == have => Ok(()),
-        (Precondition::Version(want), Some(have)) => Err(conflict(
-            ns,
-            key,
-            format!("if_version is {want} but the stored version is {have}"),
-        )),
-        (Precondition::Version(want), None) => Err(conflict(
-            ns,
-            key,
-            format!("if_version is {want} but nothing is stored"),
-        )),
-    }
-}
 
 /// Records in the change log, inside the caller's transaction, that a memory changed.
 async fn log_change(
@@ -291,7 +258,7 @@ impl Store for SqliteStore {
             .bind(&m.scope.session_id)
             .bind(&m.content)
             .bind(json_text(&m.metadata)?)
-            .bind(vector_to_blob(&m.embedding))
+            .bind(vector_bytes::encode(&m.embedding))
             .bind(to_micros(m.created_at))
             .bind(to_micros(m.updated_at))
             .bind(m.expires_at.map(to_micros))

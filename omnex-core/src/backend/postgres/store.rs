@@ -1,0 +1,587 @@
+//! `Store` for PostgreSQL.
+
+use async_trait::async_trait;
+use sqlx::{postgres::PgRow, types::Json, PgConnection, Postgres, QueryBuilder, Row};
+use uuid::Uuid;
+
+use super::{push_filter, PostgresStore};
+use crate::{
+    backend::vector_bytes,
+    model::{
+        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, Change,
+        ChangeFeed, Context, FilterFields, IndexEntry, ListContexts, ListMemories, Memory,
+        MemoryId, Metadata, Page, Precondition, Scope, Timestamp,
+    },
+    store::{check_precondition, Purged, Store},
+    validate, Error, Result,
+};
+
+const PRUNED_THROUGH: &str = "changes_pruned_through";
+/// The advisory lock every change-log append takes, so `seq` order is commit order
+/// and a reader never skips a change that commits late.
+const CHANGE_LOG_LOCK: i64 = 0x6f6d_6e65_785f_6c6f; // "omnex_lo"
+
+const MEMORY_COLUMNS: &str = "id, namespace, user_id, agent_id, session_id, content, metadata, \
+     embedding, created_at, updated_at, expires_at";
+const CONTEXT_COLUMNS: &str =
+    "namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
+
+fn map_err(e: sqlx::Error) -> Error {
+    super::map_err("postgres", e)
+}
+
+fn scope_from_row(row: &PgRow) -> Result<Scope> {
+    Ok(Scope {
+        namespace: row.try_get("namespace").map_err(map_err)?,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        agent_id: row.try_get("agent_id").map_err(map_err)?,
+        session_id: row.try_get("session_id").map_err(map_err)?,
+    })
+}
+
+fn memory_from_row(row: &PgRow) -> Result<Memory> {
+    let embedding: Vec<u8> = row.try_get("embedding").map_err(map_err)?;
+    let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(map_err)?;
+    Ok(Memory {
+        id: MemoryId(row.try_get("id").map_err(map_err)?),
+        content: row.try_get("content").map_err(map_err)?,
+        embedding: vector_bytes::decode(&embedding),
+        metadata,
+        scope: scope_from_row(row)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        updated_at: row.try_get("updated_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+    })
+}
+
+fn context_from_row(row: &PgRow) -> Result<Context> {
+    let version: i64 = row.try_get("version").map_err(map_err)?;
+    Ok(Context {
+        id: row.try_get("id").map_err(map_err)?,
+        namespace: row.try_get("namespace").map_err(map_err)?,
+        key: row.try_get("key").map_err(map_err)?,
+        value: row.try_get("value").map_err(map_err)?,
+        tags: row.try_get("tags").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        updated_at: row.try_get("updated_at").map_err(map_err)?,
+        version: u64::try_from(version).unwrap_or_default(),
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+    })
+}
+
+/// Appends changes to the outbox inside the caller's transaction, under the change-log lock.
+async fn log_changes(tx: &mut PgConnection, ids: &[Uuid], at: Timestamp) -> Result<()> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+        .bind(CHANGE_LOG_LOCK)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+    sqlx::query("INSERT INTO memory_changes (memory_id, at) SELECT unnest($1::uuid[]), $2")
+        .bind(ids)
+        .bind(at)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+fn rows_to_page<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
+    let next_cursor = if items.len() > limit {
+        items.truncate(limit);
+        items.last().map(cursor)
+    } else {
+        None
+    };
+    Page { items, next_cursor }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        // Lock the row (if any) so concurrent conditional writers serialize on it.
+        let existing = sqlx::query(&format!(
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = $1 AND key = $2 FOR UPDATE"
+        ))
+        .bind(&ctx.namespace)
+        .bind(&ctx.key)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?
+        .map(|r| context_from_row(&r))
+        .transpose()?
+        .filter(|c| c.expires_at.is_none_or(|t| t > now()));
+        check_precondition(
+            &ctx.namespace,
+            &ctx.key,
+            expect,
+            existing.as_ref().map(|c| c.version),
+        )?;
+        // Two creators of a new key both find no row to lock: the unique key decides.
+        // The later one replaces (version 2), or, when it asked to create only, conflicts.
+        let kept = write_context(&mut tx, ctx, expect == Precondition::Absent).await?;
+        let Some((id, created_at, version)) = kept else {
+            return Err(
+                check_precondition(&ctx.namespace, &ctx.key, expect, Some(1))
+                    .err()
+                    .unwrap_or_else(|| Error::internal("postgres", "context write lost a race")),
+            );
+        };
+        let stored = Context {
+            id,
+            created_at,
+            version: u64::try_from(version).unwrap_or_default(),
+            ..ctx.clone()
+        };
+        tx.commit().await.map_err(map_err)?;
+        Ok(stored)
+    }
+
+    async fn restore_contexts(&self, batch: &[Context]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        for ctx in batch {
+            restore_context(&mut tx, ctx).await?;
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>> {
+        sqlx::query(&format!(
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = $1 AND key = $2 \
+             AND (expires_at IS NULL OR expires_at > $3)"
+        ))
+        .bind(namespace)
+        .bind(key)
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(map_err)?
+        .map(|r| context_from_row(&r))
+        .transpose()
+    }
+
+    async fn delete_context(
+        &self,
+        namespace: &str,
+        key: &str,
+        expect: Precondition,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let current: Option<i64> = sqlx::query_scalar(
+            "SELECT version FROM contexts WHERE namespace = $1 AND key = $2 \
+             AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(now())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let current = current.map(|v| u64::try_from(v).unwrap_or_default());
+        check_precondition(namespace, key, expect, current)?;
+        let done = sqlx::query("DELETE FROM contexts WHERE namespace = $1 AND key = $2")
+            .bind(namespace)
+            .bind(key)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(current.is_some() && done.rows_affected() > 0)
+    }
+
+    async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>> {
+        let limit = validate::page_limit(req.limit)?;
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE (expires_at IS NULL OR expires_at > "
+        ));
+        qb.push_bind(now()).push(")");
+        if let Some(ns) = &req.namespace {
+            qb.push(" AND namespace = ").push_bind(ns.clone());
+        }
+        if let Some(prefix) = &req.prefix {
+            qb.push(" AND starts_with(key, ")
+                .push_bind(prefix.clone())
+                .push(")");
+        }
+        if let Some(tag) = &req.tag {
+            qb.push(" AND tags @> ARRAY[")
+                .push_bind(tag.clone())
+                .push("]::text[]");
+        }
+        if let Some(cursor) = &req.cursor {
+            let (ns, key) = decode_context_cursor(cursor)?;
+            qb.push(" AND (namespace, key) > (")
+                .push_bind(ns)
+                .push(", ")
+                .push_bind(key)
+                .push(")");
+        }
+        qb.push(" ORDER BY namespace, key LIMIT ")
+            .push_bind((limit + 1) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let items = rows
+            .iter()
+            .map(context_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(rows_to_page(items, limit, |c| {
+            encode_context_cursor(&c.namespace, &c.key)
+        }))
+    }
+
+    async fn put_memories(&self, batch: &[Memory]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        // One statement for the whole batch: each column travels as one array.
+        let mut ids = Vec::with_capacity(batch.len());
+        let mut namespaces = Vec::with_capacity(batch.len());
+        let mut users = Vec::with_capacity(batch.len());
+        let mut agents = Vec::with_capacity(batch.len());
+        let mut sessions = Vec::with_capacity(batch.len());
+        let mut contents = Vec::with_capacity(batch.len());
+        let mut metadata = Vec::with_capacity(batch.len());
+        let mut embeddings = Vec::with_capacity(batch.len());
+        let mut created = Vec::with_capacity(batch.len());
+        let mut updated = Vec::with_capacity(batch.len());
+        let mut expires = Vec::with_capacity(batch.len());
+        for m in batch {
+            ids.push(m.id.0);
+            namespaces.push(m.scope.namespace.as_str());
+            users.push(m.scope.user_id.as_deref());
+            agents.push(m.scope.agent_id.as_deref());
+            sessions.push(m.scope.session_id.as_deref());
+            contents.push(m.content.as_str());
+            metadata.push(serde_json::Value::Object(m.metadata.clone()));
+            embeddings.push(vector_bytes::encode(&m.embedding));
+            created.push(m.created_at);
+            updated.push(m.updated_at);
+            expires.push(m.expires_at);
+        }
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query(&format!(
+            "INSERT INTO memories ({MEMORY_COLUMNS}) \
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::text[], $7::jsonb[], $8::bytea[], $9::timestamptz[], \
+                                  $10::timestamptz[], $11::timestamptz[]) \
+             ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, \
+             user_id = excluded.user_id, agent_id = excluded.agent_id, \
+             session_id = excluded.session_id, content = excluded.content, \
+             metadata = excluded.metadata, embedding = excluded.embedding, \
+             created_at = excluded.created_at, updated_at = excluded.updated_at, \
+             expires_at = excluded.expires_at"
+        ))
+        .bind(&ids)
+        .bind(&namespaces)
+        .bind(&users)
+        .bind(&agents)
+        .bind(&sessions)
+        .bind(&contents)
+        .bind(&metadata)
+        .bind(&embeddings)
+        .bind(&created)
+        .bind(&updated)
+        .bind(&expires)
+        .execute(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        log_changes(&mut tx, &ids, now()).await?;
+        tx.commit().await.map_err(map_err)
+    }
+
+    async fn get_memories(&self, ids: &[MemoryId]) -> Result<Vec<Memory>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE id = ANY($1) \
+             AND (expires_at IS NULL OR expires_at > $2)"
+        ))
+        .bind(&uuids)
+        .bind(now())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let mut found = std::collections::HashMap::with_capacity(rows.len());
+        for row in &rows {
+            let m = memory_from_row(row)?;
+            found.insert(m.id, m);
+        }
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
+    }
+
+    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let deleted: Vec<Uuid> =
+            sqlx::query_scalar("DELETE FROM memories WHERE id = ANY($1) RETURNING id")
+                .bind(&uuids)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        log_changes(&mut tx, &deleted, now()).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(deleted.len() as u64)
+    }
+
+    async fn list_memories(&self, req: &ListMemories) -> Result<Page<Memory>> {
+        let limit = validate::page_limit(req.limit)?;
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT {MEMORY_COLUMNS} FROM memories WHERE TRUE"
+        ));
+        push_filter(&mut qb, &req.filter, now());
+        if let Some(cursor) = &req.cursor {
+            let after = decode_memory_cursor(cursor)?;
+            qb.push(" AND id > ").push_bind(after.0);
+        }
+        qb.push(" ORDER BY id LIMIT ").push_bind((limit + 1) as i64);
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let items = rows
+            .iter()
+            .map(memory_from_row)
+            .collect::<Result<Vec<_>>>()?;
+        Ok(rows_to_page(items, limit, |m| m.id.to_string()))
+    }
+
+    async fn scan_index_entries(
+        &self,
+        after: Option<MemoryId>,
+        limit: usize,
+    ) -> Result<Vec<IndexEntry>> {
+        let rows = sqlx::query(
+            "SELECT id, namespace, user_id, agent_id, session_id, metadata, embedding, expires_at \
+             FROM memories WHERE id > $1 AND (expires_at IS NULL OR expires_at > $2) \
+             ORDER BY id LIMIT $3",
+        )
+        .bind(after.map_or(Uuid::nil(), |a| a.0))
+        .bind(now())
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let embedding: Vec<u8> = row.try_get("embedding").map_err(map_err)?;
+                let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(map_err)?;
+                Ok(IndexEntry {
+                    id: MemoryId(row.try_get("id").map_err(map_err)?),
+                    vector: vector_bytes::decode(&embedding),
+                    fields: FilterFields {
+                        scope: scope_from_row(row)?,
+                        metadata,
+                        expires_at: row.try_get("expires_at").map_err(map_err)?,
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn head_seq(&self) -> Result<i64> {
+        // The identity's last value survives pruning; `is_called` is false before the first change.
+        sqlx::query_scalar::<_, Option<i64>>(
+            "SELECT greatest((SELECT max(seq) FROM memory_changes), \
+                    (SELECT CASE WHEN is_called THEN last_value END \
+                     FROM memory_changes_seq_seq))",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .map(Option::unwrap_or_default)
+        .map_err(map_err)
+    }
+
+    async fn changes_since(&self, after: i64, limit: usize) -> Result<ChangeFeed> {
+        let pruned: Option<String> =
+            sqlx::query_scalar("SELECT value FROM omnex_meta WHERE key = $1")
+                .bind(PRUNED_THROUGH)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(map_err)?;
+        let pruned: i64 = pruned.and_then(|p| p.parse().ok()).unwrap_or(0);
+        if after < pruned {
+            return Ok(ChangeFeed {
+                changes: Vec::new(),
+                reset: true,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT seq, memory_id FROM memory_changes WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(after)
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(map_err)?;
+        let changes = rows
+            .iter()
+            .map(|r| {
+                Ok(Change {
+                    seq: r.try_get("seq").map_err(map_err)?,
+                    id: MemoryId(r.try_get("memory_id").map_err(map_err)?),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ChangeFeed {
+            changes,
+            reset: false,
+        })
+    }
+
+    async fn prune_changes(&self, before: Timestamp) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(CHANGE_LOG_LOCK)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        let last: Option<i64> =
+            sqlx::query_scalar("SELECT max(seq) FROM memory_changes WHERE at < $1")
+                .bind(before)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(map_err)?;
+        let Some(last) = last else {
+            return Ok(0);
+        };
+        let done = sqlx::query("DELETE FROM memory_changes WHERE seq <= $1")
+            .bind(last)
+            .execute(&mut *tx)
+            .await
+            .map_err(map_err)?;
+        set_meta(&mut tx, PRUNED_THROUGH, &last.to_string()).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(done.rows_affected())
+    }
+
+    async fn purge_expired(&self, now: Timestamp) -> Result<Purged> {
+        let mut tx = self.pool.begin().await.map_err(map_err)?;
+        let contexts =
+            sqlx::query("DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= $1")
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?
+                .rows_affected();
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        log_changes(&mut tx, &ids, now).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Purged {
+            contexts,
+            memories: ids.into_iter().map(MemoryId).collect(),
+        })
+    }
+
+    async fn get_meta(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM omnex_meta WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
+    async fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(map_err)?;
+        set_meta(&mut conn, key, value).await
+    }
+}
+
+async fn set_meta(conn: &mut PgConnection, key: &str, value: &str) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO omnex_meta (key, value) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(key)
+    .bind(value)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+/// Writes a context for `put_context`: a new row at version 1, or the next version of a
+/// live row (keeping its id and creation time). With `create_only`, a live row is left
+/// alone and `None` is returned.
+async fn write_context(
+    conn: &mut PgConnection,
+    ctx: &Context,
+    create_only: bool,
+) -> Result<Option<(Uuid, Timestamp, i64)>> {
+    // `expired` is NULL (false) for a row without expiry.
+    const EXPIRED: &str = "contexts.expires_at <= excluded.updated_at";
+    let only_if = if create_only {
+        format!("WHERE {EXPIRED}")
+    } else {
+        String::new()
+    };
+    let row = sqlx::query(&format!(
+        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8) \
+         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, tags = excluded.tags, \
+         updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
+         id = CASE WHEN {EXPIRED} THEN excluded.id ELSE contexts.id END, \
+         created_at = CASE WHEN {EXPIRED} THEN excluded.created_at ELSE contexts.created_at END, \
+         version = CASE WHEN {EXPIRED} THEN 1 ELSE contexts.version + 1 END {only_if} \
+         RETURNING id, created_at, version"
+    ))
+    .bind(&ctx.namespace)
+    .bind(&ctx.key)
+    .bind(ctx.id)
+    .bind(&ctx.value)
+    .bind(&ctx.tags)
+    .bind(ctx.created_at)
+    .bind(ctx.updated_at)
+    .bind(ctx.expires_at)
+    .fetch_optional(conn)
+    .await
+    .map_err(map_err)?;
+    row.map(|r| {
+        Ok((
+            r.try_get("id").map_err(map_err)?,
+            r.try_get("created_at").map_err(map_err)?,
+            r.try_get("version").map_err(map_err)?,
+        ))
+    })
+    .transpose()
+}
+
+/// Inserts or replaces one context row exactly as given (import).
+async fn restore_context(conn: &mut PgConnection, ctx: &Context) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
+         tags = excluded.tags, created_at = excluded.created_at, updated_at = excluded.updated_at, \
+         version = excluded.version, expires_at = excluded.expires_at",
+    )
+    .bind(&ctx.namespace)
+    .bind(&ctx.key)
+    .bind(ctx.id)
+    .bind(&ctx.value)
+    .bind(&ctx.tags)
+    .bind(ctx.created_at)
+    .bind(ctx.updated_at)
+    .bind(i64::try_from(ctx.version).unwrap_or(i64::MAX))
+    .bind(ctx.expires_at)
+    .execute(conn)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
