@@ -55,7 +55,8 @@ pg_major() {
 ensure_pgvector() {
     local has
     has=$(psql_do -d postgres -c "SELECT count(*) FROM pg_available_extensions WHERE name = 'vector'")
-    [ "$has" = "1" ] && return 0
+    # OMNEX_FORCE_PGVECTOR_BUILD=1 builds and installs it again (to test this path).
+    [ "$has" = "1" ] && [ -z "${OMNEX_FORCE_PGVECTOR_BUILD:-}" ] && return 0
     local major; major=$(pg_major)
     echo "    building pgvector $PGVECTOR_VERSION for PostgreSQL $major (Debian's source package)" >&2
     command -v make >/dev/null && command -v gcc >/dev/null || apt_install build-essential
@@ -74,7 +75,7 @@ SRC
         || (cd "$work" && apt-get "${apt_opts[@]}" source --download-only pgvector >&2 2>&1)
     local orig; orig=$(ls "$work"/pgvector_*.orig.tar.* | head -1)
     tar -xf "$orig" -C "$work"
-    local src; src=$(find "$work" -maxdepth 1 -type d -name 'pgvector-*' | head -1)
+    local src; src=$(find "$work" -mindepth 1 -maxdepth 1 -type d -name 'pgvector-*' | head -1)
     # OPTFLAGS="" builds for any x86-64, not just this CPU.
     make -C "$src" -s -j2 OPTFLAGS="" PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" >&2
     as_root make -C "$src" -s install PG_CONFIG="/usr/lib/postgresql/$major/bin/pg_config" >&2

@@ -130,7 +130,37 @@ pub fn metadata(metadata: &Metadata) -> Result<()> {
             format!("is {len} bytes serialized; at most {MAX_METADATA_LEN} are accepted"),
         ));
     }
-    Ok(())
+    no_nul_in_json("metadata", &serde_json::Value::Object(metadata.clone()))
+}
+
+/// JSON text must not hold U+0000 in a string or key: PostgreSQL cannot store it, so
+/// every store refuses it alike.
+fn no_nul_in_json(field: &'static str, v: &serde_json::Value) -> Result<()> {
+    let bad = match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => {
+            return items.iter().try_for_each(|i| no_nul_in_json(field, i))
+        }
+        serde_json::Value::Object(map) => {
+            for (k, item) in map {
+                if k.contains('\0') {
+                    return Err(nul(field));
+                }
+                no_nul_in_json(field, item)?;
+            }
+            false
+        }
+        _ => false,
+    };
+    if bad {
+        Err(nul(field))
+    } else {
+        Ok(())
+    }
+}
+
+fn nul(field: &'static str) -> Error {
+    Error::invalid_input(field, "must not contain the NUL character (\\u0000)")
 }
 
 /// Metadata given as any JSON value: it must be an object.
@@ -170,7 +200,7 @@ pub fn value(value: &serde_json::Value) -> Result<()> {
             format!("is {len} bytes serialized; at most {MAX_VALUE_LEN} are accepted"),
         ));
     }
-    Ok(())
+    no_nul_in_json("value", value)
 }
 
 /// Tags: at most 64, each 1 to 128 printable bytes.
@@ -312,6 +342,15 @@ mod tests {
             .contains("1 dimensions"));
         assert!(vector("vector", &[f32::NAN, 0.0], 2).is_err());
         assert!(vector("vector", &[0.0, 0.0], 2).is_err());
+    }
+
+    #[test]
+    fn nul_in_json_text_is_refused() {
+        assert!(value(&serde_json::json!({"a": ["ok", "b\u{0}"]})).is_err());
+        assert!(value(&serde_json::json!({"k\u{0}": 1})).is_err());
+        assert!(value(&serde_json::json!({"a": "fine"})).is_ok());
+        let m = metadata_value(serde_json::json!({"x": "y\u{0}"}));
+        assert!(m.is_err());
     }
 
     #[test]

@@ -413,3 +413,33 @@ async fn vector_backend_outage_loses_no_acknowledged_memory() {
     acked.extend(orphaned);
     wait_searchable(&successor, &acked, &ns, Duration::from_secs(5)).await;
 }
+
+/// With Redis unreachable, every call still works: the cache only makes things faster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_is_only_slower() {
+    let Some(mut layout) = Layout::postgres(None, false) else {
+        eprintln!("SKIPPED scale_out::redis_down_is_only_slower: PostgreSQL not configured");
+        return;
+    };
+    // Nothing listens on port 1.
+    layout.cache = "redis://127.0.0.1:1/".into();
+    let omnex = layout.open().await;
+    let ns = unique_namespace();
+    for i in 0..20 {
+        omnex
+            .put_context(PutContext::new(&ns, "k", json!(i)))
+            .await
+            .unwrap();
+        assert_eq!(omnex.get_context(&ns, "k").await.unwrap().value, json!(i));
+    }
+    let v = Rng::new(5).vector(DIM);
+    let m = omnex
+        .add_memory(
+            NewMemory::new("cache down")
+                .with_scope(Scope::namespace(&ns))
+                .with_embedding(v.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(nearest(&omnex, &v, &ns).await.unwrap().id, m.id);
+}

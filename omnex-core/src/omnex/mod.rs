@@ -656,7 +656,13 @@ impl Omnex {
                 "no embedder is configured; supply embeddings or vectors",
             )
         })?;
-        let key = |t: &str| format!("emb\u{0}{}\u{0}{t}", embedder.model_id());
+        // Keyed by model and a SHA-256 of the text: short keys, and no text in the cache's keyspace.
+        let key = |t: &str| {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(t.as_bytes());
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            format!("emb:{}:{hex}", embedder.model_id())
+        };
         let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
         if let Some(cache) = &self.inner.cache {
             for (slot, t) in out.iter_mut().zip(texts) {
