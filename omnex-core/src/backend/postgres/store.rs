@@ -106,24 +106,11 @@ impl Store for PostgresStore {
 
     async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        // Lock the row (if any) so concurrent conditional writers serialize on it.
-        let existing = sqlx::query(&format!(
-            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = $1 AND key = $2 FOR UPDATE"
-        ))
-        .bind(&ctx.namespace)
-        .bind(&ctx.key)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?
-        .map(|r| context_from_row(&r))
-        .transpose()?
-        .filter(|c| c.expires_at.is_none_or(|t| t > now()));
-        check_precondition(
-            &ctx.namespace,
-            &ctx.key,
-            expect,
-            existing.as_ref().map(|c| c.version),
-        )?;
+        if expect != Precondition::None {
+            // Lock the live row (if any) so concurrent conditional writers serialize on it.
+            let current = locked_version(&mut tx, &ctx.namespace, &ctx.key).await?;
+            check_precondition(&ctx.namespace, &ctx.key, expect, current)?;
+        }
         // Two creators of a new key both find no row to lock: the unique key decides.
         // The later one replaces (version 2), or, when it asked to create only, conflicts.
         let kept = write_context(&mut tx, ctx, expect == Precondition::Absent).await?;
@@ -177,17 +164,7 @@ impl Store for PostgresStore {
         expect: Precondition,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM contexts WHERE namespace = $1 AND key = $2 \
-             AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
-        )
-        .bind(namespace)
-        .bind(key)
-        .bind(now())
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(map_err)?;
-        let current = current.map(|v| u64::try_from(v).unwrap_or_default());
+        let current = locked_version(&mut tx, namespace, key).await?;
         check_precondition(namespace, key, expect, current)?;
         let done = sqlx::query("DELETE FROM contexts WHERE namespace = $1 AND key = $2")
             .bind(namespace)
@@ -501,6 +478,26 @@ impl Store for PostgresStore {
         let mut conn = self.pool.acquire().await.map_err(map_err)?;
         set_meta(&mut conn, key, value).await
     }
+}
+
+/// The version of the live context at `namespace/key`, locking its row until the
+/// transaction ends.
+async fn locked_version(
+    conn: &mut PgConnection,
+    namespace: &str,
+    key: &str,
+) -> Result<Option<u64>> {
+    let version: Option<i64> = sqlx::query_scalar(
+        "SELECT version FROM contexts WHERE namespace = $1 AND key = $2 \
+         AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
+    )
+    .bind(namespace)
+    .bind(key)
+    .bind(now())
+    .fetch_optional(conn)
+    .await
+    .map_err(map_err)?;
+    Ok(version.map(|v| u64::try_from(v).unwrap_or_default()))
 }
 
 async fn set_meta(conn: &mut PgConnection, key: &str, value: &str) -> Result<()> {
