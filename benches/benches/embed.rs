@@ -4,6 +4,9 @@
 //!
 //! cargo bench -p omnex-benches --bench embed
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
@@ -20,7 +23,7 @@ fn lines(name: &str) -> Vec<String> {
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let model = rt.block_on(LocalEmbedder::load(None)).unwrap();
+    let model = rt.block_on(LocalEmbedder::load(None, false)).unwrap();
     for (name, texts) in [("short", lines("short")), ("paragraph", lines("paragraph"))] {
         let mut g = c.benchmark_group(format!("embed_{name}"));
         g.sample_size(10)

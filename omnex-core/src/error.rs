@@ -1,6 +1,6 @@
 //! The one error type of Omnex, with a stable machine-readable kind.
 
-use std::fmt;
+use std::{borrow::Cow, fmt, str::FromStr};
 
 /// A boxed error used as the source of [`Error::Unavailable`] and [`Error::Internal`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
@@ -19,13 +19,31 @@ pub enum Entity {
     Model,
 }
 
-impl fmt::Display for Entity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Entity {
+    /// The stable wire name (`context`, `memory`, `model`), as in problem responses.
+    pub const fn as_str(self) -> &'static str {
+        match self {
             Self::Context => "context",
             Self::Memory => "memory",
             Self::Model => "model",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Entity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Entity {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        [Self::Context, Self::Memory, Self::Model]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+            .ok_or_else(|| Error::invalid_input("entity", format!("{s:?} is not an entity")))
     }
 }
 
@@ -41,6 +59,16 @@ pub enum Error {
         /// Its id or path.
         id: String,
     },
+    /// The local embedding model is not installed, and opening was not asked to
+    /// install it. A `NotFound`: the message says how to install it.
+    #[error(
+        "the embedding model {model} is not installed: install it with `omnex model install` \
+         (or set OMNEX_MODEL_DIR to a directory holding it, or open with `install_model` enabled)"
+    )]
+    ModelNotInstalled {
+        /// The model's name.
+        model: String,
+    },
     /// A precondition failed: a stale `if_version`, or the item already exists.
     #[error("conflict on {entity} {id}: {detail}")]
     Conflict {
@@ -55,8 +83,14 @@ pub enum Error {
     #[error("invalid {field}: {reason}")]
     InvalidInput {
         /// The offending field.
-        field: &'static str,
+        field: Cow<'static, str>,
         /// What is wrong with it and what would be accepted.
+        reason: String,
+    },
+    /// The caller did not prove who it is: no credentials, or wrong or expired ones.
+    #[error("unauthorized: {reason}")]
+    Unauthorized {
+        /// What was wrong with the credentials.
         reason: String,
     },
     /// The backend cannot do this.
@@ -98,6 +132,8 @@ pub enum ErrorKind {
     Conflict,
     /// See [`Error::InvalidInput`].
     InvalidInput,
+    /// See [`Error::Unauthorized`].
+    Unauthorized,
     /// See [`Error::Unsupported`].
     Unsupported,
     /// See [`Error::Unavailable`].
@@ -113,10 +149,27 @@ impl ErrorKind {
             Self::NotFound => "not_found",
             Self::Conflict => "conflict",
             Self::InvalidInput => "invalid_input",
+            Self::Unauthorized => "unauthorized",
             Self::Unsupported => "unsupported",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
         }
+    }
+
+    /// Every kind, in a stable order.
+    pub const ALL: [Self; 7] = [
+        Self::NotFound,
+        Self::Conflict,
+        Self::InvalidInput,
+        Self::Unauthorized,
+        Self::Unsupported,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
+    /// The kind of a wire code (the inverse of [`code`](Self::code)).
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -124,9 +177,10 @@ impl Error {
     /// The stable kind of this error.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            Self::NotFound { .. } => ErrorKind::NotFound,
+            Self::NotFound { .. } | Self::ModelNotInstalled { .. } => ErrorKind::NotFound,
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Self::Unauthorized { .. } => ErrorKind::Unauthorized,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Unavailable { .. } => ErrorKind::Unavailable,
             Self::Internal { .. } => ErrorKind::Internal,
@@ -139,10 +193,40 @@ impl Error {
     }
 
     /// The field an [`Error::InvalidInput`] is about.
-    pub fn field(&self) -> Option<&'static str> {
+    pub fn field(&self) -> Option<&str> {
         match self {
             Self::InvalidInput { field, .. } => Some(field),
             _ => None,
+        }
+    }
+
+    /// The entity a [`Error::NotFound`] or [`Error::Conflict`] is about.
+    pub fn entity(&self) -> Option<Entity> {
+        match self {
+            Self::NotFound { entity, .. } | Self::Conflict { entity, .. } => Some(*entity),
+            Self::ModelNotInstalled { .. } => Some(Entity::Model),
+            _ => None,
+        }
+    }
+
+    /// The id or path a [`Error::NotFound`] or [`Error::Conflict`] is about.
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            Self::NotFound { id, .. } | Self::Conflict { id, .. } => Some(id),
+            Self::ModelNotInstalled { model } => Some(model),
+            _ => None,
+        }
+    }
+
+    /// The message without the kind's prefix: the reason of an input, credential or
+    /// conflict error, the source of an availability or internal error. Frontends
+    /// send it as the detail, so a client can rebuild the same error.
+    pub fn reason(&self) -> String {
+        match self {
+            Self::InvalidInput { reason, .. } | Self::Unauthorized { reason } => reason.clone(),
+            Self::Conflict { detail, .. } => detail.clone(),
+            Self::Unavailable { source, .. } | Self::Internal { source, .. } => source.to_string(),
+            other => other.to_string(),
         }
     }
 
@@ -158,9 +242,16 @@ impl Error {
     }
 
     /// Builds an [`Error::InvalidInput`].
-    pub fn invalid_input(field: &'static str, reason: impl Into<String>) -> Self {
+    pub fn invalid_input(field: impl Into<Cow<'static, str>>, reason: impl Into<String>) -> Self {
         Self::InvalidInput {
-            field,
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::Unauthorized`].
+    pub fn unauthorized(reason: impl Into<String>) -> Self {
+        Self::Unauthorized {
             reason: reason.into(),
         }
     }
@@ -206,7 +297,22 @@ mod tests {
         ];
         for (kind, code) in all {
             assert_eq!(kind.code(), code);
+            assert_eq!(ErrorKind::from_code(code), Some(kind));
         }
+        assert_eq!(
+            ErrorKind::from_code("unauthorized"),
+            Some(ErrorKind::Unauthorized)
+        );
+        assert_eq!(ErrorKind::from_code("nope"), None);
+        for entity in [Entity::Context, Entity::Memory, Entity::Model] {
+            assert_eq!(entity.as_str().parse::<Entity>().unwrap(), entity);
+        }
+        let e = Error::not_found(Entity::Memory, "m1");
+        assert_eq!((e.entity(), e.id()), (Some(Entity::Memory), Some("m1")));
+        assert_eq!(
+            Error::unauthorized("bad key").kind(),
+            ErrorKind::Unauthorized
+        );
         let e = Error::invalid_input("content", "too long");
         assert_eq!(e.kind(), ErrorKind::InvalidInput);
         assert_eq!(e.field(), Some("content"));

@@ -55,21 +55,29 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
+mod api;
 pub mod backend;
 pub mod cache;
 pub mod config;
 pub mod embed;
 pub mod error;
 pub mod index;
+#[cfg(feature = "local-embedder")]
+pub mod local_model;
 pub mod model;
 mod omnex;
 pub mod store;
+pub mod transfer;
 pub mod validate;
+pub mod vector;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use crate::{
+    api::OmnexApi,
     cache::Cache,
     config::Config,
     embed::Embedder,
@@ -78,6 +86,14 @@ pub use crate::{
     omnex::{Omnex, OmnexBuilder},
     store::Store,
 };
+
+pub use crate::backend::open_embedder;
+
+/// Applies the configured store's pending schema migrations and describes the
+/// result (`omnex migrate`). SQLite migrates whenever it is opened.
+pub async fn migrate(config: &Config) -> Result<String> {
+    backend::migrate_store(&config.store_spec()).await
+}
 
 /// The README's examples, compiled as doc tests.
 #[cfg(doctest)]

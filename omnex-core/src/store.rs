@@ -4,13 +4,14 @@ use std::fmt;
 
 use async_trait::async_trait;
 
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+use crate::{error::Entity, Error};
 use crate::{
-    error::Entity,
     model::{
         ChangeFeed, Context, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
         Precondition, Timestamp,
     },
-    Error, Result,
+    Result,
 };
 
 /// What a sweep of expired items removed.
@@ -83,6 +84,7 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 }
 
 /// A `Conflict` on a context.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn conflict(ctx_ns: &str, key: &str, detail: String) -> Error {
     Error::Conflict {
         entity: Entity::Context,
@@ -92,6 +94,7 @@ fn conflict(ctx_ns: &str, key: &str, detail: String) -> Error {
 }
 
 /// Checks a write precondition against the stored version (`None` when absent).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn check_precondition(
     ns: &str,
     key: &str,

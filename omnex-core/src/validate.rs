@@ -1,7 +1,7 @@
 //! Every input rule, once. Frontends never re-check.
 
 use crate::{
-    model::{Filter, Metadata, Scope},
+    model::{Filter, Metadata, Scope, Timestamp},
     Error, Result,
 };
 
@@ -178,6 +178,20 @@ pub fn metadata_value(value: serde_json::Value) -> Result<Metadata> {
     }
 }
 
+/// A metadata filter given as JSON text (a query parameter): a JSON object, or
+/// nothing when the text is empty. Errors name the field `filter`.
+pub fn filter_json(text: &str) -> Result<Metadata> {
+    if text.trim().is_empty() {
+        return Ok(Metadata::new());
+    }
+    let value = serde_json::from_str(text)
+        .map_err(|e| Error::invalid_input("filter", format!("is not JSON: {e}")))?;
+    metadata_value(value).map_err(|e| match e {
+        Error::InvalidInput { reason, .. } => Error::invalid_input("filter", reason),
+        other => other,
+    })
+}
+
 fn json_type(v: &serde_json::Value) -> &'static str {
     match v {
         serde_json::Value::Null => "null",
@@ -311,9 +325,95 @@ pub fn batch_len(n: usize) -> Result<()> {
     Ok(())
 }
 
+/// A search query: a text or a vector, not both; a text is non-empty content, a
+/// vector has the index's dimension.
+pub fn search_query(query: Option<&str>, vector: Option<&[f32]>, dimension: usize) -> Result<()> {
+    match (query, vector) {
+        (Some(_), Some(_)) => Err(Error::invalid_input(
+            "query",
+            "give either query or vector, not both",
+        )),
+        (None, None) => Err(Error::invalid_input(
+            "query",
+            "give a query text or a vector",
+        )),
+        (Some(q), None) => content(q).map_err(|e| match e {
+            Error::InvalidInput { reason, .. } => Error::invalid_input("query", reason),
+            other => other,
+        }),
+        (None, Some(v)) => self::vector("vector", v, dimension),
+    }
+}
+
+/// An expiry: `expires_at` in the future or `ttl_seconds` of at least 1 from `now`,
+/// not both. Returns when the item expires.
+pub fn expiry(
+    expires_at: Option<Timestamp>,
+    ttl_seconds: Option<u64>,
+    now: Timestamp,
+) -> Result<Option<Timestamp>> {
+    match (expires_at, ttl_seconds) {
+        (Some(_), Some(_)) => Err(Error::invalid_input(
+            "ttl_seconds",
+            "give either expires_at or ttl_seconds, not both",
+        )),
+        (Some(t), None) if t <= now => Err(Error::invalid_input("expires_at", "is in the past")),
+        (Some(t), None) => Ok(Some(t)),
+        (None, Some(0)) => Err(Error::invalid_input("ttl_seconds", "must be at least 1")),
+        (None, Some(s)) => i64::try_from(s)
+            .ok()
+            .and_then(chrono::TimeDelta::try_seconds)
+            .and_then(|d| now.checked_add_signed(d))
+            .map(Some)
+            .ok_or_else(|| Error::invalid_input("ttl_seconds", "is too large")),
+        (None, None) => Ok(None),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn expiry_rules() {
+        let now = crate::model::now();
+        assert_eq!(expiry(None, None, now).unwrap(), None);
+        assert!(expiry(None, Some(0), now).is_err());
+        assert!(expiry(Some(now), None, now).is_err());
+        assert!(expiry(Some(now), Some(5), now).is_err());
+        assert!(expiry(None, Some(u64::MAX), now).is_err());
+        assert_eq!(
+            expiry(None, Some(10), now).unwrap(),
+            Some(now + chrono::TimeDelta::seconds(10))
+        );
+    }
+
+    #[test]
+    fn filters_as_json_text() {
+        assert_eq!(filter_json("").unwrap(), Metadata::new());
+        assert_eq!(filter_json(r#"{"a":1}"#).unwrap()["a"], 1);
+        assert_eq!(filter_json("{").unwrap_err().field(), Some("filter"));
+        assert_eq!(filter_json("[1]").unwrap_err().field(), Some("filter"));
+    }
+
+    #[test]
+    fn search_queries() {
+        assert!(search_query(Some("tea"), None, 2).is_ok());
+        assert!(search_query(None, Some(&[0.1, 0.2]), 2).is_ok());
+        assert_eq!(
+            search_query(None, None, 2).unwrap_err().field(),
+            Some("query")
+        );
+        assert_eq!(
+            search_query(Some("  "), None, 2).unwrap_err().field(),
+            Some("query")
+        );
+        assert!(search_query(Some("tea"), Some(&[0.1, 0.2]), 2).is_err());
+        assert_eq!(
+            search_query(None, Some(&[0.1]), 2).unwrap_err().field(),
+            Some("vector")
+        );
+    }
 
     #[test]
     fn namespaces() {

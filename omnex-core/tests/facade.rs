@@ -105,6 +105,7 @@ async fn memories_end_to_end() {
             filter: Filter::default().with_namespace("app"),
             limit: Some(1),
             cursor: None,
+            include_embedding: true,
         })
         .await
         .unwrap();

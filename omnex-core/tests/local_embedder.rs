@@ -1,11 +1,15 @@
 //! The local all-MiniLM-L6-v2 embedder against the real model: parity with an
 //! independent implementation, and robustness on any input.
 //!
-//! The model is found or installed exactly as `Omnex::open` does it.
+//! The model is found exactly as `Omnex::open` does it (`scripts/test` installs it
+//! first with `omnex model install`).
+
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 use omnex_core::{
-    backend::local_embedder::{model_files, LocalEmbedder, MAX_TOKENS, MODEL_ID},
-    Embedder,
+    backend::local_embedder::{LocalEmbedder, MAX_TOKENS, MODEL_ID},
+    local_model, Config, Embedder, ErrorKind, Omnex,
 };
 
 mod conformance {
@@ -13,9 +17,9 @@ mod conformance {
 }
 
 async fn embedder() -> LocalEmbedder {
-    LocalEmbedder::load(None)
+    LocalEmbedder::load(None, false)
         .await
-        .expect("model found or installed")
+        .expect("the model is installed (omnex model install)")
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
@@ -111,14 +115,45 @@ async fn similar_sentences_are_closer() {
 
 #[test]
 fn installed_model_matches_published_hashes() {
-    let dir = model_files::ensure_model_dir(None).unwrap();
-    model_files::verify(&dir).unwrap();
+    let dir = local_model::model_dir(None).unwrap();
+    local_model::verify(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_model_is_a_not_found_that_names_the_command() {
+    // An empty cache and no Hugging Face cache: the model is nowhere.
+    let empty = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "opening_without_the_model_child", "--ignored"])
+        .env("OMNEX_CACHE_DIR", empty.path())
+        .env("HOME", empty.path())
+        .env_remove("HF_HOME")
+        .env_remove("HF_HUB_CACHE")
+        .env_remove("XDG_CACHE_HOME")
+        .env("OMNEX_TEST_CHILD_DATA", dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{said}");
+    assert!(said.contains("1 passed"), "the child test ran: {said}");
+}
+
+/// Run by the test above in a child process whose environment hides the model.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run in a child process by a_missing_model_is_a_not_found_that_names_the_command"]
+async fn opening_without_the_model_child() {
+    let data = std::env::var_os("OMNEX_TEST_CHILD_DATA").expect("run by the parent test");
+    let err = Omnex::open(Config::with_data_dir(data)).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(err.entity(), Some(omnex_core::error::Entity::Model));
+    assert!(err.to_string().contains("omnex model install"), "{err}");
 }
 
 #[test]
 fn explicit_model_dir_without_files_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
-    let err = model_files::find_model_dir(Some(dir.path())).unwrap_err();
-    assert_eq!(err.kind(), omnex_core::ErrorKind::InvalidInput);
+    let err = local_model::find_model_dir(Some(dir.path())).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("model.safetensors"), "{err}");
 }

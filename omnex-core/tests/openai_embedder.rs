@@ -4,6 +4,9 @@
 //! `OMNEX_TEST_EMBED_URL` and `OMNEX_TEST_EMBED_MODEL`. Without them these tests
 //! print SKIPPED, unless `OMNEX_TEST_REQUIRE` names `embed-server`.
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use std::{sync::Arc, time::Duration};
 
 use omnex_core::{

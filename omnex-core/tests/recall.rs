@@ -1,5 +1,8 @@
 //! HNSW against exact search on 10,000 vectors of dimension 384.
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use std::collections::HashSet;
 
 use omnex_core::{

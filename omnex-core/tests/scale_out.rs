@@ -7,6 +7,9 @@
 //! script taking `stop` and `start`). A test whose servers are not configured prints
 //! `SKIPPED`, or fails when `OMNEX_TEST_REQUIRE` names them.
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 mod common;
 
 use std::time::{Duration, Instant};
@@ -85,9 +88,9 @@ impl Layout {
 
     fn config(&self) -> Config {
         Config {
-            store: Some(self.store.clone()),
-            index: self.index.clone(),
-            cache: self.cache.clone(),
+            store: Some(self.store.parse().unwrap()),
+            index: self.index.parse().unwrap(),
+            cache: self.cache.parse().unwrap(),
             sweep_interval_secs: 0,
             index_sync_interval_ms: 100,
             ..Config::default()

@@ -1,8 +1,7 @@
-//! Settings of the HTTP server, from a TOML file, `OMNEX_*` variables and flags.
+//! Settings of the HTTP server (the `[server]` table of the `omnex` configuration file).
 
-use std::{fmt, net::SocketAddr, path::Path, time::Duration};
+use std::{fmt, net::SocketAddr, time::Duration};
 
-use omnex_core::Config;
 use serde::Deserialize;
 
 /// HTTP server settings (the `[server]` table of the configuration file).
@@ -58,35 +57,5 @@ impl fmt::Debug for ServerOptions {
             .field("cors_origins", &self.cors_origins)
             .field("rate_limit", &self.rate_limit)
             .finish()
-    }
-}
-
-/// A configuration file: `[server]` for the HTTP server, `[omnex]` for the backends.
-///
-/// ```toml
-/// [server]
-/// addr = "0.0.0.0:8080"
-/// api_key = "change-me"
-///
-/// [omnex]
-/// data_dir = "/var/lib/omnex"
-/// index = "hnsw"
-/// ```
-#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct FileConfig {
-    /// HTTP server settings.
-    pub server: ServerOptions,
-    /// Backends and the data directory.
-    pub omnex: Config,
-}
-
-impl FileConfig {
-    /// Reads a TOML configuration file.
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
-        toml::from_str(&text)
-            .map_err(|e| anyhow::anyhow!("config file {} is not valid: {e}", path.display()))
     }
 }

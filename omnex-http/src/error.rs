@@ -34,7 +34,13 @@ pub struct Problem {
     pub code: &'static str,
     /// The request field that is wrong, for `invalid_input`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<&'static str>,
+    pub field: Option<String>,
+    /// What the error is about (`context`, `memory`, `model`), for `not_found` and `conflict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entity: Option<&'static str>,
+    /// The id (a memory) or path (`namespace/key` of a context), for `not_found` and `conflict`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
 }
 
 /// An error response. Built from an [`omnex_core::Error`] or by the HTTP layer itself.
@@ -44,7 +50,16 @@ pub struct ApiError {
     code: &'static str,
     title: &'static str,
     detail: String,
-    field: Option<&'static str>,
+    /// The extension members (boxed: most errors have none, and results stay small).
+    members: Option<Box<Members>>,
+}
+
+/// The extension members of a problem that carry an error's data.
+#[derive(Debug, Default)]
+struct Members {
+    field: Option<String>,
+    entity: Option<&'static str>,
+    id: Option<String>,
 }
 
 impl ApiError {
@@ -60,14 +75,17 @@ impl ApiError {
             code,
             title,
             detail: detail.into(),
-            field: None,
+            members: None,
         }
     }
 
     /// A 400 `invalid_input` for `field`.
     pub fn invalid(field: &'static str, detail: impl Into<String>) -> Self {
         Self {
-            field: Some(field),
+            members: Some(Box::new(Members {
+                field: Some(field.to_owned()),
+                ..Members::default()
+            })),
             ..Self::new(
                 StatusCode::BAD_REQUEST,
                 ErrorKind::InvalidInput.code(),
@@ -90,6 +108,7 @@ impl From<Error> for ApiError {
             ErrorKind::NotFound => (StatusCode::NOT_FOUND, "Not found"),
             ErrorKind::Conflict => (StatusCode::CONFLICT, "Conflict"),
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "Invalid input"),
+            ErrorKind::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             ErrorKind::Unsupported => (StatusCode::NOT_IMPLEMENTED, "Not supported"),
             ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Backend unavailable"),
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),
@@ -108,20 +127,27 @@ impl From<Error> for ApiError {
             code: kind.code(),
             title,
             detail,
-            field: err.field(),
+            members: Some(Box::new(Members {
+                field: err.field().map(str::to_owned),
+                entity: err.entity().map(|e| e.as_str()),
+                id: err.id().map(str::to_owned),
+            })),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let members = self.members.map(|m| *m).unwrap_or_default();
         let body = Problem {
             type_uri: format!("{ERRORS_DOC}#{}", self.code),
             title: self.title,
             status: self.status.as_u16(),
             detail: self.detail,
             code: self.code,
-            field: self.field,
+            field: members.field,
+            entity: members.entity,
+            id: members.id,
         };
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
         let mut res = (self.status, bytes).into_response();

@@ -123,12 +123,9 @@ pub(crate) async fn require_api_key(
     if constant_time_eq(given.as_bytes(), key.as_bytes()) {
         return next.run(req).await;
     }
-    let mut res = ApiError::new(
-        StatusCode::UNAUTHORIZED,
-        "unauthorized",
-        "Unauthorized",
+    let mut res = ApiError::from(omnex_core::Error::unauthorized(
         "send the server's API key as `Authorization: Bearer <key>`",
-    )
+    ))
     .into_response();
     res.headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));

@@ -13,6 +13,8 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::{future::Future, sync::Arc};
 
 use axum::{
@@ -30,16 +32,14 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
 
-pub mod client;
 pub mod config;
 mod error;
 mod layers;
 mod openapi;
 mod routes;
-pub mod transfer;
 
 pub use crate::{
-    config::{FileConfig, ServerOptions},
+    config::ServerOptions,
     error::{ApiError, Problem},
     openapi::{openapi_json, ApiDoc},
 };

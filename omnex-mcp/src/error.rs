@@ -11,6 +11,7 @@ pub(crate) fn tool_error(err: Error) -> CallToolResult {
         ErrorKind::NotFound => "check the id or key (list or search to find it)",
         ErrorKind::Conflict => "read the current version and retry with it",
         ErrorKind::InvalidInput => "fix the argument and call again",
+        ErrorKind::Unauthorized => "the server refused the credentials; check the API key",
         ErrorKind::Unsupported => "this backend cannot do that",
         ErrorKind::Unavailable => "a backend is down; retry in a moment",
         ErrorKind::Internal => "an internal error; the server log has the details",

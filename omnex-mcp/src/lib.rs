@@ -13,14 +13,16 @@
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 mod error;
 mod resources;
 pub mod tools;
 
 use omnex_core::{
     model::{
-        Filter, ListContexts, ListMemories, MemoryId, MemoryUpdate, NewMemory, PutContext, Scope,
-        SearchRequest, DEFAULT_NAMESPACE,
+        Filter, ListContexts, ListMemories, MemoryId, MemoryUpdate, NewMemory, PutContext,
+        ScopeArgs, SearchRequest,
     },
     Omnex,
 };
@@ -42,39 +44,7 @@ use crate::{error::tool_error, tools::*};
 
 /// The scope a server applies to every call that does not name its own
 /// (`omnex mcp --user-id alice` makes every memory Alice's by default).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct DefaultScope {
-    /// Namespace used when a call gives none (else `default`).
-    pub namespace: Option<String>,
-    /// User used when a call gives none.
-    pub user_id: Option<String>,
-    /// Agent used when a call gives none.
-    pub agent_id: Option<String>,
-}
-
-impl DefaultScope {
-    fn namespace(&self, given: Option<String>) -> String {
-        given
-            .or_else(|| self.namespace.clone())
-            .unwrap_or_else(|| DEFAULT_NAMESPACE.to_owned())
-    }
-
-    fn filter(
-        &self,
-        namespace: Option<String>,
-        user_id: Option<String>,
-        agent_id: Option<String>,
-        session_id: Option<String>,
-    ) -> Filter {
-        Filter {
-            namespace: namespace.or_else(|| self.namespace.clone()),
-            user_id: user_id.or_else(|| self.user_id.clone()),
-            agent_id: agent_id.or_else(|| self.agent_id.clone()),
-            session_id,
-            metadata: Default::default(),
-        }
-    }
-}
+pub type DefaultScope = ScopeArgs;
 
 /// The MCP server: tools over the facade, contexts as resources.
 #[derive(Clone)]
@@ -123,16 +93,11 @@ impl OmnexMcp {
         &self,
         Parameters(a): Parameters<MemoryAddArgs>,
     ) -> Result<Json<MemoryOut>, CallToolResult> {
-        let scope = Scope {
-            namespace: self.scope.namespace(a.namespace),
-            user_id: a.user_id.or_else(|| self.scope.user_id.clone()),
-            agent_id: a.agent_id.or_else(|| self.scope.agent_id.clone()),
-            session_id: a.session_id,
-        };
+        let scope = ScopeArgs::new(a.namespace, a.user_id, a.agent_id, a.session_id);
         let new = NewMemory {
             content: a.content,
             metadata: a.metadata.unwrap_or_default(),
-            scope,
+            scope: scope.or(&self.scope).into_scope(),
             ..NewMemory::default()
         };
         let m = self.omnex.add_memory(new).await.map_err(tool_error)?;
@@ -152,16 +117,16 @@ impl OmnexMcp {
         &self,
         Parameters(a): Parameters<MemorySearchArgs>,
     ) -> Result<Json<SearchOut>, CallToolResult> {
-        let mut filter = self
-            .scope
-            .filter(a.namespace, a.user_id, a.agent_id, a.session_id);
-        filter.metadata = a.filter.unwrap_or_default();
+        let scope = ScopeArgs::new(a.namespace, a.user_id, a.agent_id, a.session_id);
         let req = SearchRequest {
             query: Some(a.query),
-            vector: None,
             limit: a.limit,
-            filter,
+            filter: Filter {
+                metadata: a.filter.unwrap_or_default(),
+                ..scope.or(&self.scope).into_filter()
+            },
             min_score: a.min_score,
+            ..SearchRequest::default()
         };
         let hits = self.omnex.search(req).await.map_err(tool_error)?;
         Ok(Json(SearchOut {
@@ -252,12 +217,15 @@ impl OmnexMcp {
         &self,
         Parameters(a): Parameters<MemoryListArgs>,
     ) -> Result<Json<MemoryPageOut>, CallToolResult> {
+        let scope = ScopeArgs::new(a.namespace, a.user_id, a.agent_id, a.session_id);
         let req = ListMemories {
-            filter: self
-                .scope
-                .filter(a.namespace, a.user_id, a.agent_id, a.session_id),
+            filter: Filter {
+                metadata: a.filter.unwrap_or_default(),
+                ..scope.or(&self.scope).into_filter()
+            },
             limit: a.limit,
             cursor: a.cursor,
+            include_embedding: false,
         };
         let page = self.omnex.list_memories(req).await.map_err(tool_error)?;
         Ok(Json(page.into()))
@@ -279,7 +247,7 @@ impl OmnexMcp {
         Parameters(a): Parameters<ContextSetArgs>,
     ) -> Result<Json<ContextOut>, CallToolResult> {
         let req = PutContext {
-            namespace: self.scope.namespace(a.namespace),
+            namespace: self.scope.namespace_or(a.namespace),
             key: a.key,
             value: a.value,
             tags: a.tags.unwrap_or_default(),
@@ -299,7 +267,7 @@ impl OmnexMcp {
         &self,
         Parameters(a): Parameters<ContextKeyArgs>,
     ) -> Result<Json<ContextOut>, CallToolResult> {
-        let ns = self.scope.namespace(a.namespace);
+        let ns = self.scope.namespace_or(a.namespace);
         let c = self
             .omnex
             .get_context(&ns, &a.key)
@@ -322,7 +290,7 @@ impl OmnexMcp {
         Parameters(a): Parameters<ContextListArgs>,
     ) -> Result<Json<ContextPageOut>, CallToolResult> {
         let req = ListContexts {
-            namespace: Some(self.scope.namespace(a.namespace)),
+            namespace: Some(self.scope.namespace_or(a.namespace)),
             tag: a.tag,
             prefix: a.prefix,
             limit: a.limit,
@@ -347,7 +315,7 @@ impl OmnexMcp {
         &self,
         Parameters(a): Parameters<ContextKeyArgs>,
     ) -> Result<Json<DeletedOut>, CallToolResult> {
-        let ns = self.scope.namespace(a.namespace);
+        let ns = self.scope.namespace_or(a.namespace);
         self.omnex
             .delete_context(&ns, &a.key, None)
             .await

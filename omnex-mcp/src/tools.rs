@@ -96,6 +96,9 @@ pub struct MemoryListArgs {
     /// Only this conversation's memories.
     #[serde(default)]
     pub session_id: Option<String>,
+    /// Only memories whose metadata has these values (exact match per key).
+    #[serde(default)]
+    pub filter: Option<Metadata>,
     /// Page size, 1-1000 (default 50).
     #[serde(default)]
     pub limit: Option<usize>,

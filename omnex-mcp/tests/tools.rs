@@ -353,7 +353,7 @@ async fn server_scope_applies_to_calls_that_name_none() {
     let s = connect(DefaultScope {
         namespace: Some("assistant".into()),
         user_id: Some("carol".into()),
-        agent_id: None,
+        ..DefaultScope::default()
     })
     .await;
     let m = s

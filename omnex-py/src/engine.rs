@@ -1,76 +1,19 @@
-//! One engine behind both Python modes: the embedded facade or the HTTP client,
-//! with the same methods, and the runtime the calls run on.
+//! One engine behind both Python modes (the embedded facade or the HTTP client,
+//! through [`OmnexApi`]), the pager of listings, and the runtime the calls run on.
 
-use std::future::Future;
+use std::{future::Future, sync::Arc};
 
 use omnex_core::{
-    model::{
-        Context, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page,
-        PutContext, SearchHit, SearchRequest,
-    },
-    Omnex, Result,
+    model::{ListContexts, ListMemories, Page},
+    OmnexApi, Result,
 };
-use omnex_http::client::Client;
 use pyo3::prelude::*;
 
 use crate::errors;
 
-/// Where calls go: an engine in this process, or an `omnex serve`.
-#[derive(Clone, Debug)]
-pub(crate) enum Engine {
-    Local(Omnex),
-    Remote(Client),
-}
-
-macro_rules! dispatch {
-    ($self:ident . $method:ident ( $($arg:expr),* )) => {
-        match $self {
-            Engine::Local(o) => o.$method($($arg),*).await,
-            Engine::Remote(c) => c.$method($($arg),*).await,
-        }
-    };
-}
-
-impl Engine {
-    pub(crate) async fn put_context(&self, req: PutContext) -> Result<Context> {
-        dispatch!(self.put_context(req))
-    }
-    pub(crate) async fn get_context(&self, namespace: String, key: String) -> Result<Context> {
-        dispatch!(self.get_context(&namespace, &key))
-    }
-    pub(crate) async fn delete_context(
-        &self,
-        namespace: String,
-        key: String,
-        if_version: Option<u64>,
-    ) -> Result<()> {
-        dispatch!(self.delete_context(&namespace, &key, if_version))
-    }
-    pub(crate) async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>> {
-        dispatch!(self.list_contexts(req))
-    }
-    pub(crate) async fn add_memory(&self, new: NewMemory) -> Result<Memory> {
-        dispatch!(self.add_memory(new))
-    }
-    pub(crate) async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
-        dispatch!(self.add_memories(batch))
-    }
-    pub(crate) async fn get_memory(&self, id: MemoryId) -> Result<Memory> {
-        dispatch!(self.get_memory(id))
-    }
-    pub(crate) async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory> {
-        dispatch!(self.update_memory(id, update))
-    }
-    pub(crate) async fn delete_memory(&self, id: MemoryId) -> Result<()> {
-        dispatch!(self.delete_memory(id))
-    }
-    pub(crate) async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>> {
-        dispatch!(self.list_memories(req))
-    }
-    pub(crate) async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>> {
-        dispatch!(self.search(req))
-    }
-}
+/// Where calls go: the embedded engine or a client of an `omnex serve`, behind the
+/// one API both implement.
+pub(crate) type Engine = Arc<dyn OmnexApi>;
 
 /// A listing request that pages with a cursor.
 pub(crate) trait Paged: Clone {

@@ -35,6 +35,12 @@ create_exception!(
 );
 create_exception!(
     omnex,
+    UnauthorizedError,
+    OmnexError,
+    "The server refused the credentials (a missing, wrong or expired API key)."
+);
+create_exception!(
+    omnex,
     UnavailableError,
     OmnexError,
     "A backend or the server cannot be reached; retrying may succeed."
@@ -54,6 +60,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         ErrorKind::NotFound => NotFoundError::new_err(message),
         ErrorKind::Conflict => ConflictError::new_err(message),
         ErrorKind::InvalidInput => InvalidInputError::new_err(message),
+        ErrorKind::Unauthorized => UnauthorizedError::new_err(message),
         ErrorKind::Unsupported => UnsupportedError::new_err(message),
         ErrorKind::Unavailable => UnavailableError::new_err(message),
         ErrorKind::Internal => InternalError::new_err(message),
@@ -72,6 +79,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("NotFoundError", py.get_type::<NotFoundError>())?;
     m.add("ConflictError", py.get_type::<ConflictError>())?;
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
+    m.add("UnauthorizedError", py.get_type::<UnauthorizedError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("UnavailableError", py.get_type::<UnavailableError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;

@@ -36,9 +36,23 @@ def test_unreachable_server_is_unavailable():
 
 def test_wrong_api_key(server):
     client = omnex.Client(server, api_key="wrong")
-    with pytest.raises(omnex.InvalidInputError) as e:
+    with pytest.raises(omnex.Unauthorized) as e:
         client.contexts.get("ns", "k")
-    assert e.value.field == "api_key"
+    assert isinstance(e.value, omnex.OmnexError)
+    assert omnex.Unauthorized is omnex.UnauthorizedError
+    assert e.value.code == "unauthorized"
+    assert e.value.field is None
+
+
+def test_missing_model_names_the_command(tmp_path, monkeypatch):
+    # An empty model cache and no Hugging Face cache: the model is nowhere.
+    monkeypatch.setenv("OMNEX_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for var in ("HF_HOME", "HF_HUB_CACHE", "XDG_CACHE_HOME", "OMNEX_MODEL_DIR"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(omnex.NotFoundError) as e:
+        omnex.Omnex(str(tmp_path / "data"))
+    assert "omnex model install" in str(e.value)
 
 
 def test_bad_url():

@@ -42,6 +42,27 @@ def test_list_follows_cursors_by_scope(db, ns):
     u1 = list(db.memories.list(namespace=ns, user_id="u1", page_size=5))
     assert [m.content for m in u1] == [f"note {i}" for i in range(12)]
     assert len(list(db.memories.list(namespace=ns, page_size=4))) == 17
+    assert len(list(db.memories.list(namespace=ns))) == 17
+
+
+def test_list_by_metadata_and_embeddings_alike_in_both_modes(db, ns):
+    db.memories.add_many(
+        [{"content": f"item {i}", "metadata": {"parity": "even" if i % 2 == 0 else "odd"}} for i in range(6)],
+        namespace=ns,
+    )
+    even = list(db.memories.list(namespace=ns, filter={"parity": "even"}))
+    assert [m.content for m in even] == ["item 0", "item 2", "item 4"]
+    assert all(m.embedding is None for m in even)
+    with_vectors = list(db.memories.list(namespace=ns, filter={"parity": "odd"}, include_embedding=True))
+    assert [len(m.embedding) for m in with_vectors] == [384, 384, 384]
+    hit = db.memories.search("item", namespace=ns, limit=1)[0]
+    assert hit.memory.embedding is None
+    hit = db.memories.search("item", namespace=ns, limit=1, include_embedding=True)[0]
+    assert len(hit.memory.embedding) == 384
+    assert len(db.memories.get(hit.memory.id).embedding) == 384
+    with pytest.raises(omnex.InvalidInputError) as e:
+        list(db.memories.list(namespace=ns, filter={"parity": ["even"]}))
+    assert e.value.field == "filter"
 
 
 def test_search_by_text_scope_filter_and_vector(db, ns):

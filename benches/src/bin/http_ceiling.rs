@@ -4,6 +4,9 @@
 //!
 //! Usage: `http_ceiling 127.0.0.1:18090`, then `GET /json`.
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use axum::{routing::get, Json, Router};
 use serde_json::{json, Value};
 

@@ -4,6 +4,9 @@
 //!
 //! Usage: `http_seed http://127.0.0.1:18080 100000 [dimension]`
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::json;
 

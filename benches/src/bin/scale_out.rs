@@ -11,6 +11,9 @@
 //! Usage:
 //! `scale_out --postgres postgres://postgres@127.0.0.1/omnex_bench [--qdrant qdrant://127.0.0.1:6334] [--memories 100000]`
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use std::time::{Duration, Instant};
 
 use omnex_core::{
@@ -188,9 +191,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|q| exact_top10(&data, q))
         .collect();
     let base = |store: String, index: &str| Config {
-        store: Some(store),
-        index: index.to_owned(),
-        cache: "none".into(),
+        store: Some(store.parse().expect("a store URL")),
+        index: index.parse().expect("an index spec"),
+        cache: omnex_core::config::CacheSpec::None,
         sweep_interval_secs: 0,
         ..Config::default()
     };

@@ -9,23 +9,10 @@ use parking_lot::RwLock;
 use crate::{
     index::{IndexCapabilities, VectorIndex},
     model::{FilterFields, Hit, IndexEntry, MemoryId, VectorQuery},
-    validate, Result,
+    validate,
+    vector::{dot, normalized},
+    Result,
 };
-
-/// Dot product of two equal-length vectors (cosine similarity for unit vectors).
-/// Eight independent accumulators let the compiler vectorize the loop.
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0.0f32; 8];
-    let (ca, ra) = a.as_chunks::<8>();
-    let (cb, rb) = b.as_chunks::<8>();
-    for (x, y) in ca.iter().zip(cb) {
-        for i in 0..8 {
-            acc[i] += x[i] * y[i];
-        }
-    }
-    let tail: f32 = ra.iter().zip(rb).map(|(x, y)| x * y).sum();
-    acc.iter().sum::<f32>() + tail
-}
 
 /// Keeps the `k` best hits seen, best first.
 pub(crate) struct TopK {
@@ -74,16 +61,6 @@ pub(crate) fn brute_force<'a>(
         }
     }
     top.into_hits(q.min_score)
-}
-
-/// Normalizes a vector to unit length (cosine similarity becomes a dot product).
-pub(crate) fn normalized(v: &[f32]) -> Vec<f32> {
-    let norm = dot(v, v).sqrt();
-    if norm > 0.0 {
-        v.iter().map(|x| x / norm).collect()
-    } else {
-        v.to_vec()
-    }
 }
 
 /// The exact index.

@@ -18,68 +18,45 @@ pub mod qdrant;
 pub mod redis;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-pub(crate) mod vector_bytes;
 
 use std::sync::Arc;
 
 use crate::{
-    cache::Cache, config::Config, embed::Embedder, index::VectorIndex, store::Store, Error, Result,
+    cache::Cache,
+    config::{CacheSpec, Config, EmbedderSpec, IndexSpec, StoreSpec},
+    embed::Embedder,
+    index::VectorIndex,
+    store::Store,
+    Error, Result,
 };
 
-/// Store URL schemes this build supports.
-pub const STORE_SCHEMES: &[&str] = &[
-    #[cfg(feature = "sqlite")]
-    "sqlite",
-    #[cfg(feature = "postgres")]
-    "postgres",
-];
+/// The error for a backend this build was compiled without.
+#[allow(dead_code)]
+fn not_built(kind: &'static str, spec: &dyn std::fmt::Debug, feature: &str) -> Error {
+    Error::invalid_input(
+        kind,
+        format!(
+            "{spec:?} needs the `{feature}` feature of omnex-core, which this build does not have"
+        ),
+    )
+}
 
-/// Index names this build supports.
-pub const INDEX_NAMES: &[&str] = &[
-    #[cfg(feature = "hnsw")]
-    "hnsw",
-    "exact",
-    #[cfg(feature = "pgvector")]
-    "pgvector",
-    #[cfg(feature = "pgvector")]
-    "pgvector:postgres://…",
-    #[cfg(feature = "qdrant")]
-    "qdrant://host:6334",
-];
-
-/// Embedder names this build supports (plus `http(s)://…` OpenAI-compatible URLs).
-pub const EMBEDDER_NAMES: &[&str] = &[
-    #[cfg(feature = "local-embedder")]
-    "local",
-    #[cfg(feature = "openai-embedder")]
-    "openai",
-    #[cfg(feature = "openai-embedder")]
-    "http(s)://host/v1?model=name",
-];
-
-/// Cache names this build supports.
-pub const CACHE_NAMES: &[&str] = &[
-    "memory",
-    "none",
-    #[cfg(feature = "redis")]
-    "redis://host:6379",
-];
-
-/// Opens the store named by `url`.
-pub async fn open_store(url: &str) -> Result<Arc<dyn Store>> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
+/// Opens the store `spec` names.
+pub async fn open_store(spec: &StoreSpec) -> Result<Arc<dyn Store>> {
+    match spec {
         #[cfg(feature = "sqlite")]
-        "sqlite" => Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?)),
+        StoreSpec::Sqlite(url) => Ok(Arc::new(sqlite::SqliteStore::open_url(url).await?)),
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => Ok(Arc::new(postgres::PostgresStore::open_url(url).await?)),
-        other => Err(Error::invalid_input(
-            "store",
-            format!(
-                "unknown or disabled scheme {other:?}; this build supports: {}",
-                STORE_SCHEMES.join(", ")
-            ),
-        )),
+        StoreSpec::Postgres(url) => Ok(Arc::new(postgres::PostgresStore::open_url(url).await?)),
+        #[allow(unreachable_patterns)]
+        other => Err(not_built("store", other, store_feature(other))),
+    }
+}
+
+fn store_feature(spec: &StoreSpec) -> &'static str {
+    match spec {
+        StoreSpec::Sqlite(_) => "sqlite",
+        StoreSpec::Postgres(_) => "postgres",
     }
 }
 
@@ -90,30 +67,24 @@ pub async fn open_index(
     dimension: usize,
     model: &str,
 ) -> Result<Arc<dyn VectorIndex>> {
-    let spec = config.index.as_str();
     let _ = model;
-    match spec {
+    match &config.index {
         #[cfg(feature = "hnsw")]
-        "hnsw" => Ok(Arc::new(hnsw::HnswIndex::new(dimension))),
-        "exact" => Ok(Arc::new(exact::ExactIndex::new(dimension))),
+        IndexSpec::Hnsw => Ok(Arc::new(hnsw::HnswIndex::new(dimension))),
+        IndexSpec::Exact => Ok(Arc::new(exact::ExactIndex::new(dimension))),
         #[cfg(feature = "pgvector")]
-        "pgvector" => {
-            let url = config.store_url();
-            if !url.starts_with("postgres") {
-                return Err(Error::invalid_input(
-                    "index",
-                    "index pgvector keeps vectors in the PostgreSQL store: use a postgres:// store, \
-                     or name another database as pgvector:postgres://…",
-                ));
-            }
-            open_pgvector(&url, dimension, model).await
-        }
+        IndexSpec::PgVector(None) => match config.store_spec() {
+            StoreSpec::Postgres(url) => open_pgvector(&url, dimension, model).await,
+            StoreSpec::Sqlite(_) => Err(Error::invalid_input(
+                "index",
+                "index pgvector keeps vectors in the PostgreSQL store: use a postgres:// store, \
+                 or name another database as pgvector:postgres://…",
+            )),
+        },
         #[cfg(feature = "pgvector")]
-        url if url.starts_with("pgvector:postgres") => {
-            open_pgvector(&url["pgvector:".len()..], dimension, model).await
-        }
+        IndexSpec::PgVector(Some(url)) => open_pgvector(url, dimension, model).await,
         #[cfg(feature = "qdrant")]
-        url if url.starts_with("qdrant://") || url.starts_with("qdrants://") => Ok(Arc::new(
+        IndexSpec::Qdrant(url) => Ok(Arc::new(
             qdrant::QdrantIndex::connect(
                 url,
                 &qdrant::collection_name(model, dimension),
@@ -121,13 +92,15 @@ pub async fn open_index(
             )
             .await?,
         )),
-        other => Err(Error::invalid_input(
-            "index",
-            format!(
-                "unknown or disabled index {other:?}; this build supports: {}",
-                INDEX_NAMES.join(", ")
-            ),
-        )),
+        #[allow(unreachable_patterns)]
+        other => {
+            let feature = match other {
+                IndexSpec::Hnsw => "hnsw",
+                IndexSpec::PgVector(_) => "pgvector",
+                _ => "qdrant",
+            };
+            Err(not_built("index", other, feature))
+        }
     }
 }
 
@@ -139,61 +112,54 @@ async fn open_pgvector(url: &str, dimension: usize, model: &str) -> Result<Arc<d
     ))
 }
 
-/// Opens the embedder named by `config.embedder`.
+/// Opens the embedder `config.embedder` names.
 pub async fn open_embedder(config: &Config) -> Result<Arc<dyn Embedder>> {
-    let name = config.embedder.as_str();
-    match name {
+    match &config.embedder {
         #[cfg(feature = "local-embedder")]
-        "local" => Ok(Arc::new(
-            local_embedder::LocalEmbedder::load(config.model_dir.as_deref()).await?,
+        EmbedderSpec::Local => Ok(Arc::new(
+            local_embedder::LocalEmbedder::load(config.model_dir.as_deref(), config.install_model)
+                .await?,
         )),
         #[cfg(feature = "openai-embedder")]
-        "openai" => Ok(Arc::new(
+        EmbedderSpec::OpenAi => Ok(Arc::new(
             openai_embedder::OpenAiEmbedder::connect(openai_embedder::OpenAiConfig::openai(config))
                 .await?,
         )),
         #[cfg(feature = "openai-embedder")]
-        url if url.starts_with("http://") || url.starts_with("https://") => Ok(Arc::new(
+        EmbedderSpec::Compatible(url) => Ok(Arc::new(
             openai_embedder::OpenAiEmbedder::connect(openai_embedder::OpenAiConfig::from_url(
                 url, config,
             )?)
             .await?,
         )),
-        other => Err(Error::invalid_input(
-            "embedder",
-            format!(
-                "unknown or disabled embedder {other:?}; this build supports: {}",
-                EMBEDDER_NAMES.join(", ")
-            ),
-        )),
+        #[allow(unreachable_patterns)]
+        other => {
+            let feature = match other {
+                EmbedderSpec::Local => "local-embedder",
+                _ => "openai-embedder",
+            };
+            Err(not_built("embedder", other, feature))
+        }
     }
 }
 
-/// Opens the cache named `name` (`None` for no cache).
-pub async fn open_cache(name: &str) -> Result<Option<Arc<dyn Cache>>> {
-    match name {
-        "memory" => Ok(Some(Arc::new(memory_cache::MemoryCache::default()))),
-        "none" | "" => Ok(None),
+/// Opens the cache `spec` names (`None` for no cache).
+pub async fn open_cache(spec: &CacheSpec) -> Result<Option<Arc<dyn Cache>>> {
+    match spec {
+        CacheSpec::Memory => Ok(Some(Arc::new(memory_cache::MemoryCache::default()))),
+        CacheSpec::None => Ok(None),
         #[cfg(feature = "redis")]
-        url if url.starts_with("redis://") || url.starts_with("rediss://") => {
-            Ok(Some(Arc::new(redis::RedisCache::new(url)?)))
-        }
-        other => Err(Error::invalid_input(
-            "cache",
-            format!(
-                "unknown or disabled cache {other:?}; this build supports: {}",
-                CACHE_NAMES.join(", ")
-            ),
-        )),
+        CacheSpec::Redis(url) => Ok(Some(Arc::new(redis::RedisCache::new(url)?))),
+        #[allow(unreachable_patterns)]
+        other => Err(not_built("cache", other, "redis")),
     }
 }
 
 /// Applies the store's pending schema migrations and describes the result.
-pub async fn migrate_store(url: &str) -> Result<String> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    match scheme {
+pub async fn migrate_store(spec: &StoreSpec) -> Result<String> {
+    match spec {
         #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => {
+        StoreSpec::Postgres(url) => {
             let store = postgres::PostgresStore::connect(url).await?;
             let target = store.target().clone();
             let applied = store.migrate().await?;
@@ -206,7 +172,7 @@ pub async fn migrate_store(url: &str) -> Result<String> {
         }
         _ => {
             // SQLite (and any store without separate migrations) migrates when opened.
-            let store = open_store(url).await?;
+            let store = open_store(spec).await?;
             Ok(format!("{}: up to date", store.name()))
         }
     }

@@ -266,7 +266,7 @@ impl OpenAiEmbedder {
                     ),
                 ));
             }
-            out[i] = crate::backend::exact::normalized(&d.embedding);
+            out[i] = crate::vector::normalized(&d.embedding);
         }
         Ok(out)
     }

@@ -77,9 +77,9 @@ pub async fn update_never_stale(ix: &dyn VectorIndex) {
         .unwrap();
     let mine: Vec<_> = hits.iter().filter(|h| h.id == e.id).collect();
     assert_eq!(mine.len(), 1, "exactly one hit for the updated id");
-    let expected = crate::backend::exact::dot(
-        &crate::backend::exact::normalized(&e.vector),
-        &crate::backend::exact::normalized(&old_query),
+    let expected = crate::vector::dot(
+        &crate::vector::normalized(&e.vector),
+        &crate::vector::normalized(&old_query),
     );
     assert!(
         (mine[0].score - expected).abs() < 1e-4,

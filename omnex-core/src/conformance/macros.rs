@@ -1,5 +1,36 @@
 //! The macros that stamp one `#[tokio::test]` per contract.
 
+/// Runs the [`OmnexApi`](crate::OmnexApi) suite against the engine an async factory
+/// makes (the embedded `Omnex`, or a client of a server). The factory returns
+/// `Option<(Arc<dyn OmnexApi>, guard)>`; the guard (a temporary directory, a server)
+/// lives until the test ends.
+#[macro_export]
+macro_rules! api_conformance {
+    ($make:expr) => {
+        $crate::__api_conformance!($make;
+            contexts_roundtrip, context_if_version_races, memories_roundtrip,
+            search_by_meaning_within_scope, listing_with_filters_and_pages,
+            invalid_input_names_the_field);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __api_conformance {
+    ($make:expr; $($t:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        // A skipped suite says so on the test output.
+        #[allow(clippy::disallowed_macros)]
+        async fn $t() {
+            let Some((engine, _guard)) = $make.await else {
+                eprintln!("SKIPPED api::{}: engine not configured here", stringify!($t));
+                return;
+            };
+            $crate::conformance::api::$t(&*engine).await;
+        }
+    )+};
+}
+
 /// Runs the [`Store`](crate::store::Store) suite against the store an async factory makes.
 #[macro_export]
 macro_rules! store_conformance {
@@ -48,6 +79,8 @@ macro_rules! cache_conformance {
 macro_rules! __conformance {
     ($suite:ident, $make:expr; $($t:ident),+ $(,)?) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        // A skipped suite says so on the test output.
+        #[allow(clippy::disallowed_macros)]
         async fn $t() {
             let Some(backend) = $make.await else {
                 eprintln!("SKIPPED {}::{}: backend not configured here", stringify!($suite), stringify!($t));

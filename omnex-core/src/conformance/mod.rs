@@ -6,6 +6,7 @@
 //! the test then prints a visible `SKIPPED` line (or fails when
 //! `OMNEX_TEST_REQUIRE` names the backend).
 
+pub mod api;
 pub mod cache;
 pub mod embed;
 pub mod index;

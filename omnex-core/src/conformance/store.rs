@@ -328,6 +328,7 @@ async fn list_all(s: &dyn Store, filter: Filter) -> Vec<Memory> {
                 filter: filter.clone(),
                 limit: Some(3),
                 cursor,
+                include_embedding: true,
             })
             .await
             .unwrap();
@@ -447,6 +448,7 @@ pub async fn memory_list_pages_no_gaps(s: &dyn Store) {
                 filter: f.clone(),
                 limit: Some(4),
                 cursor,
+                include_embedding: true,
             })
             .await
             .unwrap();

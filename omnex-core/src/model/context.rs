@@ -32,6 +32,15 @@ pub struct Context {
     pub expires_at: Option<Timestamp>,
 }
 
+impl Context {
+    /// Whether the write that returned this context created it (rather than replaced
+    /// one): a context's first version is 1, and so is that of one created again
+    /// after a delete. HTTP answers 201 for a created context and 200 for a replaced one.
+    pub fn was_created(&self) -> bool {
+        self.version == 1
+    }
+}
+
 /// A condition a write must meet.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Precondition {

@@ -63,6 +63,81 @@ impl Scope {
     }
 }
 
+/// Scope fields as a caller gives them, each optional. Frontends fill the gaps with
+/// their configured defaults ([`or`](Self::or)), then make a [`Scope`] for a write or
+/// a [`Filter`] for a read; a namespace still missing then is [`DEFAULT_NAMESPACE`]
+/// for a write and "any namespace" for a read.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScopeArgs {
+    /// The namespace.
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// The user.
+    #[serde(default)]
+    pub user_id: Option<String>,
+    /// The agent.
+    #[serde(default)]
+    pub agent_id: Option<String>,
+    /// The session.
+    #[serde(default)]
+    pub session_id: Option<String>,
+}
+
+impl ScopeArgs {
+    /// The scope fields of a call, as given.
+    pub fn new(
+        namespace: Option<String>,
+        user_id: Option<String>,
+        agent_id: Option<String>,
+        session_id: Option<String>,
+    ) -> Self {
+        Self {
+            namespace,
+            user_id,
+            agent_id,
+            session_id,
+        }
+    }
+
+    /// Each field that is not given, taken from `defaults`.
+    pub fn or(self, defaults: &Self) -> Self {
+        Self {
+            namespace: self.namespace.or_else(|| defaults.namespace.clone()),
+            user_id: self.user_id.or_else(|| defaults.user_id.clone()),
+            agent_id: self.agent_id.or_else(|| defaults.agent_id.clone()),
+            session_id: self.session_id.or_else(|| defaults.session_id.clone()),
+        }
+    }
+
+    /// The namespace of a context call: `given`, else this default's, else `default`.
+    pub fn namespace_or(&self, given: Option<String>) -> String {
+        given
+            .or_else(|| self.namespace.clone())
+            .unwrap_or_else(default_namespace)
+    }
+
+    /// The scope of a write (namespace `default` when none is given).
+    pub fn into_scope(self) -> Scope {
+        Scope {
+            namespace: self.namespace.unwrap_or_else(default_namespace),
+            user_id: self.user_id,
+            agent_id: self.agent_id,
+            session_id: self.session_id,
+        }
+    }
+
+    /// The filter of a read: only the fields given, no metadata condition.
+    pub fn into_filter(self) -> Filter {
+        Filter {
+            namespace: self.namespace,
+            user_id: self.user_id,
+            agent_id: self.agent_id,
+            session_id: self.session_id,
+            metadata: Metadata::default(),
+        }
+    }
+}
+
 /// A piece of natural-language memory with its embedding.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -94,6 +169,11 @@ pub struct Memory {
 }
 
 impl Memory {
+    /// Leaves the embedding out (listings and searches do unless asked for it).
+    pub fn drop_embedding(&mut self) {
+        self.embedding = Vec::new();
+    }
+
     /// What an index needs of this memory.
     pub fn index_entry(&self) -> IndexEntry {
         IndexEntry {
@@ -199,6 +279,9 @@ pub struct ListMemories {
     /// The `next_cursor` of the previous page.
     #[serde(default)]
     pub cursor: Option<String>,
+    /// Return each memory's embedding (off by default: it is large and rarely needed).
+    #[serde(default)]
+    pub include_embedding: bool,
 }
 
 /// A semantic search over memories.
@@ -219,6 +302,9 @@ pub struct SearchRequest {
     /// Drop hits scoring below this cosine similarity.
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Return each hit's embedding (off by default: it is large and rarely needed).
+    #[serde(default)]
+    pub include_embedding: bool,
 }
 
 impl SearchRequest {
@@ -249,6 +335,11 @@ impl SearchRequest {
     /// Sets the minimum score.
     pub fn with_min_score(mut self, min_score: f32) -> Self {
         self.min_score = Some(min_score);
+        self
+    }
+    /// Returns each hit's embedding too.
+    pub fn with_embeddings(mut self) -> Self {
+        self.include_embedding = true;
         self
     }
 }

@@ -11,9 +11,10 @@ pub use filter::{Filter, FilterFields};
 pub use id::MemoryId;
 pub use memory::{
     Change, ChangeFeed, Hit, IndexEntry, ListMemories, Memory, MemoryUpdate, NewMemory, Scope,
-    SearchHit, SearchRequest, VectorQuery, DEFAULT_NAMESPACE,
+    ScopeArgs, SearchHit, SearchRequest, VectorQuery, DEFAULT_NAMESPACE,
 };
 pub use page::Page;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) use page::{decode_context_cursor, decode_memory_cursor, encode_context_cursor};
 
 /// A point in time (UTC, microsecond precision when stored).

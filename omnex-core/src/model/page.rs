@@ -20,12 +20,14 @@ impl<T> Default for Page<T> {
 }
 
 /// Cursor of a context listing: the last `(namespace, key)` returned, hex-encoded JSON.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn encode_context_cursor(namespace: &str, key: &str) -> String {
     let json = serde_json::to_vec(&(namespace, key)).unwrap_or_default();
     json.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Reads a cursor made by [`encode_context_cursor`].
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_context_cursor(cursor: &str) -> crate::Result<(String, String)> {
     let bad = || crate::Error::invalid_input("cursor", "is not a cursor returned by this listing");
     if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
@@ -40,6 +42,7 @@ pub(crate) fn decode_context_cursor(cursor: &str) -> crate::Result<(String, Stri
 }
 
 /// Reads a memory-listing cursor (the last id returned).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_memory_cursor(cursor: &str) -> crate::Result<super::MemoryId> {
     super::MemoryId::parse(cursor).map_err(|_| {
         crate::Error::invalid_input("cursor", "is not a cursor returned by this listing")

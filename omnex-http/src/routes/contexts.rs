@@ -109,7 +109,7 @@ pub(crate) async fn put_context(
         ttl_seconds: body.ttl_seconds,
     };
     let ctx = omnex.put_context(req).await?;
-    let status = if ctx.version == 1 {
+    let status = if ctx.was_created() {
         StatusCode::CREATED
     } else {
         StatusCode::OK

@@ -8,10 +8,10 @@ use axum::{
 };
 use omnex_core::{
     model::{
-        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, Scope,
+        Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, ScopeArgs,
         SearchHit, SearchRequest,
     },
-    Omnex,
+    validate, Omnex,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -66,17 +66,11 @@ pub(crate) struct NewMemoryBody {
 
 impl From<NewMemoryBody> for NewMemory {
     fn from(b: NewMemoryBody) -> Self {
-        let mut scope = Scope::default();
-        if let Some(ns) = b.namespace {
-            scope.namespace = ns;
-        }
-        scope.user_id = b.user_id;
-        scope.agent_id = b.agent_id;
-        scope.session_id = b.session_id;
+        let scope = ScopeArgs::new(b.namespace, b.user_id, b.agent_id, b.session_id);
         Self {
             content: b.content,
             metadata: b.metadata,
-            scope,
+            scope: scope.into_scope(),
             embedding: b.embedding,
             expires_at: b.expires_at,
             ttl_seconds: b.ttl_seconds,
@@ -131,6 +125,9 @@ pub(crate) struct SearchBody {
     /// Drop hits whose cosine similarity is below this (-1 to 1).
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Include each hit's `embedding` (off by default: 384 floats per memory).
+    #[serde(default)]
+    pub include_embedding: bool,
 }
 
 /// Search hits, best first.
@@ -169,6 +166,9 @@ pub(crate) struct ListParams {
     agent_id: Option<String>,
     /// Only this session.
     session_id: Option<String>,
+    /// Metadata equality filter as a JSON object, for example `{"topic":"sport"}`
+    /// (URL-encoded): every key must match, as in search.
+    filter: Option<String>,
     /// Page size, 1–1000 (default 50).
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
@@ -181,7 +181,7 @@ pub(crate) struct ListParams {
 /// Responses leave the embedding out unless asked for it.
 fn shown(mut m: Memory, include_embedding: bool) -> Memory {
     if !include_embedding {
-        m.embedding = Vec::new();
+        m.drop_embedding();
     }
     m
 }
@@ -196,7 +196,7 @@ fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
 /// The content is embedded with the server's embedder, unless `embedding` is given
 /// (it must have the index dimension).
 #[utoipa::path(
-    post, path = "/api/v1/memories", tag = "memories", request_body = NewMemoryBody,
+    post, path = "/api/v1/memories", tag = "memories", request_body = NewMemoryBody, params(IncludeParams),
     responses(
         (status = 201, description = "Stored", body = Memory),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -208,15 +208,16 @@ fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
 )]
 pub(crate) async fn add_memory(
     omnex: State<Omnex>,
+    AppQuery(q): AppQuery<IncludeParams>,
     AppJson(new): AppJson<NewMemoryBody>,
 ) -> Result<(StatusCode, Json<Memory>), ApiError> {
     let m = omnex.add_memory(new.into()).await?;
-    Ok((StatusCode::CREATED, Json(shown(m, false))))
+    Ok((StatusCode::CREATED, Json(shown(m, q.include_embedding))))
 }
 
 /// Add up to 1,000 memories at once, all or nothing.
 #[utoipa::path(
-    post, path = "/api/v1/memories/batch", tag = "memories", request_body = BatchBody,
+    post, path = "/api/v1/memories/batch", tag = "memories", request_body = BatchBody, params(IncludeParams),
     responses(
         (status = 201, description = "All stored, in input order", body = BatchResponse),
         (status = 400, description = "One item is invalid; nothing was stored", body = Problem, content_type = "application/problem+json"),
@@ -225,11 +226,15 @@ pub(crate) async fn add_memory(
 )]
 pub(crate) async fn add_memories(
     omnex: State<Omnex>,
+    AppQuery(q): AppQuery<IncludeParams>,
     AppJson(body): AppJson<BatchBody>,
 ) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
     let batch = body.memories.into_iter().map(NewMemory::from).collect();
     let items = omnex.add_memories(batch).await?;
-    let items = items.into_iter().map(|m| shown(m, false)).collect();
+    let items = items
+        .into_iter()
+        .map(|m| shown(m, q.include_embedding))
+        .collect();
     Ok((StatusCode::CREATED, Json(BatchResponse { items })))
 }
 
@@ -253,7 +258,7 @@ pub(crate) async fn get_memory(
 
 /// Update a memory; absent fields are kept. New content is re-embedded.
 #[utoipa::path(
-    patch, path = "/api/v1/memories/{id}", tag = "memories", params(IdPath), request_body = MemoryUpdate,
+    patch, path = "/api/v1/memories/{id}", tag = "memories", params(IdPath, IncludeParams), request_body = MemoryUpdate,
     responses(
         (status = 200, description = "The updated memory", body = Memory),
         (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
@@ -263,10 +268,11 @@ pub(crate) async fn get_memory(
 pub(crate) async fn update_memory(
     omnex: State<Omnex>,
     AppPath(p): AppPath<IdPath>,
+    AppQuery(q): AppQuery<IncludeParams>,
     AppJson(update): AppJson<MemoryUpdate>,
 ) -> Result<Json<Memory>, ApiError> {
     let m = omnex.update_memory(parse_id(&p.id)?, update).await?;
-    Ok(Json(shown(m, false)))
+    Ok(Json(shown(m, q.include_embedding)))
 }
 
 /// Delete a memory.
@@ -297,28 +303,20 @@ pub(crate) async fn list_memories(
     omnex: State<Omnex>,
     AppQuery(q): AppQuery<ListParams>,
 ) -> Result<Json<Page<Memory>>, ApiError> {
-    let filter = Filter {
-        namespace: q.namespace,
-        user_id: q.user_id,
-        agent_id: q.agent_id,
-        session_id: q.session_id,
-        metadata: Metadata::new(),
-    };
+    let metadata = validate::filter_json(q.filter.as_deref().unwrap_or_default())?;
+    let scope = ScopeArgs::new(q.namespace, q.user_id, q.agent_id, q.session_id);
     let page = omnex
         .list_memories(ListMemories {
-            filter,
+            filter: Filter {
+                metadata,
+                ..scope.into_filter()
+            },
             limit: q.limit,
             cursor: q.cursor,
+            include_embedding: q.include_embedding,
         })
         .await?;
-    Ok(Json(Page {
-        items: page
-            .items
-            .into_iter()
-            .map(|m| shown(m, q.include_embedding))
-            .collect(),
-        next_cursor: page.next_cursor,
-    }))
+    Ok(Json(page))
 }
 
 /// Semantic search: the memories closest in meaning to `query` (or `vector`), best first.
@@ -334,28 +332,19 @@ pub(crate) async fn search(
     omnex: State<Omnex>,
     AppJson(body): AppJson<SearchBody>,
 ) -> Result<Json<SearchResponse>, ApiError> {
-    let filter = Filter {
-        namespace: body.namespace,
-        user_id: body.user_id,
-        agent_id: body.agent_id,
-        session_id: body.session_id,
-        metadata: body.filter,
-    };
+    let scope = ScopeArgs::new(body.namespace, body.user_id, body.agent_id, body.session_id);
     let hits = omnex
         .search(SearchRequest {
             query: body.query,
             vector: body.vector,
             limit: body.limit,
-            filter,
+            filter: Filter {
+                metadata: body.filter,
+                ..scope.into_filter()
+            },
             min_score: body.min_score,
+            include_embedding: body.include_embedding,
         })
         .await?;
-    let hits = hits
-        .into_iter()
-        .map(|h| SearchHit {
-            memory: shown(h.memory, false),
-            score: h.score,
-        })
-        .collect();
     Ok(Json(SearchResponse { hits }))
 }

@@ -30,10 +30,14 @@ from ._omnex import (
     Omnex,
     OmnexError,
     SearchHit,
+    UnauthorizedError,
     UnavailableError,
     UnsupportedError,
     __version__,
 )
+
+#: The same class as :class:`UnauthorizedError`: the server refused the credentials.
+Unauthorized = UnauthorizedError
 
 __all__ = [
     "AsyncClient",
@@ -56,6 +60,8 @@ __all__ = [
     "Omnex",
     "OmnexError",
     "SearchHit",
+    "Unauthorized",
+    "UnauthorizedError",
     "UnavailableError",
     "UnsupportedError",
     "__version__",

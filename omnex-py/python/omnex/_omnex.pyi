@@ -14,6 +14,7 @@ class OmnexError(Exception):
 class NotFoundError(OmnexError): ...
 class ConflictError(OmnexError): ...
 class InvalidInputError(OmnexError): ...
+class UnauthorizedError(OmnexError): ...
 class UnsupportedError(OmnexError): ...
 class UnavailableError(OmnexError): ...
 class InternalError(OmnexError): ...
@@ -108,7 +109,7 @@ class Contexts:
         namespace: Optional[str] = None,
         tag: Optional[str] = None,
         prefix: Optional[str] = None,
-        page_size: int = 100,
+        page_size: Optional[int] = None,
     ) -> ContextIterator: ...
 
 @final
@@ -152,20 +153,23 @@ class Memories:
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
-        page_size: int = 100,
+        filter: Optional[dict[str, _JSON]] = None,
+        page_size: Optional[int] = None,
+        include_embedding: bool = False,
     ) -> MemoryIterator: ...
     def search(
         self,
         query: Optional[str] = None,
         *,
         vector: Optional[Sequence[float]] = None,
-        limit: int = 10,
+        limit: Optional[int] = None,
         namespace: Optional[str] = None,
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
         filter: Optional[dict[str, _JSON]] = None,
         min_score: Optional[float] = None,
+        include_embedding: bool = False,
     ) -> builtins.list[SearchHit]: ...
 
 @final
@@ -183,6 +187,7 @@ class Omnex:
         embedder: Optional[str] = None,
         cache: Optional[str] = None,
         model_dir: Optional[str] = None,
+        install_model: bool = False,
     ) -> None: ...
 
 @final
@@ -223,7 +228,7 @@ class AsyncContexts:
         namespace: Optional[str] = None,
         tag: Optional[str] = None,
         prefix: Optional[str] = None,
-        page_size: int = 100,
+        page_size: Optional[int] = None,
     ) -> AsyncContextIterator: ...
 
 @final
@@ -267,20 +272,23 @@ class AsyncMemories:
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
-        page_size: int = 100,
+        filter: Optional[dict[str, _JSON]] = None,
+        page_size: Optional[int] = None,
+        include_embedding: bool = False,
     ) -> AsyncMemoryIterator: ...
     async def search(
         self,
         query: Optional[str] = None,
         *,
         vector: Optional[Sequence[float]] = None,
-        limit: int = 10,
+        limit: Optional[int] = None,
         namespace: Optional[str] = None,
         user_id: Optional[str] = None,
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
         filter: Optional[dict[str, _JSON]] = None,
         min_score: Optional[float] = None,
+        include_embedding: bool = False,
     ) -> builtins.list[SearchHit]: ...
 
 @final
@@ -298,6 +306,7 @@ class AsyncOmnex:
         embedder: Optional[str] = None,
         cache: Optional[str] = None,
         model_dir: Optional[str] = None,
+        install_model: bool = False,
     ) -> None: ...
 
 @final

@@ -7,8 +7,9 @@ use hnsw_rs::hnsw::Hnsw;
 
 use super::HnswParams;
 use crate::{
-    backend::exact::{brute_force, dot, normalized},
+    backend::exact::brute_force,
     model::{Filter, FilterFields, Hit, IndexEntry, MemoryId, VectorQuery},
+    vector::{dot, normalized},
 };
 
 /// `1 - dot(a, b)` for unit vectors, never negative.

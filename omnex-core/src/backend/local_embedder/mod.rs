@@ -5,7 +5,6 @@
 //! sentence-transformers does, so vectors match those of other tools.
 
 mod bert;
-pub mod model_files;
 
 use std::{path::Path, sync::Arc};
 
@@ -16,9 +15,9 @@ use candle_nn::VarBuilder;
 use rayon::prelude::*;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::{embed::Embedder, Error, Result};
+use crate::{embed::Embedder, local_model, Error, Result};
 
-use model_files::load_error;
+use local_model::load_error;
 
 /// The model id recorded with the data.
 pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
@@ -52,11 +51,17 @@ fn candle_err(e: candle_core::Error) -> Error {
 }
 
 impl LocalEmbedder {
-    /// Finds (or installs) the model and loads it, off the async runtime.
-    pub async fn load(explicit_dir: Option<&Path>) -> Result<Self> {
+    /// Finds the model and loads it, off the async runtime. When it is not found,
+    /// `install` installs it ([`local_model::install_model`]); without it, the
+    /// error says how to.
+    pub async fn load(explicit_dir: Option<&Path>, install: bool) -> Result<Self> {
         let explicit = explicit_dir.map(Path::to_path_buf);
         tokio::task::spawn_blocking(move || {
-            let dir = model_files::ensure_model_dir(explicit.as_deref())?;
+            let dir = if install {
+                local_model::install_model(explicit.as_deref())?
+            } else {
+                local_model::model_dir(explicit.as_deref())?
+            };
             Self::load_dir(&dir)
         })
         .await
@@ -64,7 +69,9 @@ impl LocalEmbedder {
     }
 
     /// Loads the model from a directory holding `config.json`, `tokenizer.json`
-    /// and `model.safetensors` (blocking).
+    /// and `model.safetensors` (blocking: [`load`](Self::load) runs it on the
+    /// blocking pool).
+    #[allow(clippy::disallowed_methods)]
     pub fn load_dir(dir: &Path) -> Result<Self> {
         let config: BertConfig = std::fs::read_to_string(dir.join("config.json"))
             .map_err(|e| load_error(dir, "config.json", e))

@@ -6,14 +6,13 @@ use uuid::Uuid;
 
 use super::{push_filter, PostgresStore};
 use crate::{
-    backend::vector_bytes,
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, Change,
         ChangeFeed, Context, FilterFields, IndexEntry, ListContexts, ListMemories, Memory,
         MemoryId, Metadata, Page, Precondition, Scope, Timestamp,
     },
     store::{check_precondition, Purged, Store},
-    validate, Error, Result,
+    validate, vector as vector_bytes, Error, Result,
 };
 
 const PRUNED_THROUGH: &str = "changes_pruned_through";

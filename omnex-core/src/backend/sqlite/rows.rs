@@ -4,9 +4,8 @@ use sqlx::{sqlite::SqliteRow, Row};
 
 use super::map_err;
 use crate::{
-    backend::vector_bytes,
     model::{from_micros, Context, FilterFields, IndexEntry, Memory, MemoryId, Metadata, Scope},
-    Error, Result,
+    vector as vector_bytes, Error, Result,
 };
 
 pub(super) const MEMORY_COLUMNS: &str =

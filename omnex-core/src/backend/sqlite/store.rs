@@ -12,14 +12,13 @@ use super::{
     SqliteStore,
 };
 use crate::{
-    backend::vector_bytes,
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
         ChangeFeed, Context, Filter, IndexEntry, ListContexts, ListMemories, Memory, MemoryId,
         Page, Precondition, Timestamp,
     },
     store::{check_precondition, Purged, Store},
-    validate, Result,
+    validate, vector as vector_bytes, Result,
 };
 
 const PRUNED_THROUGH: &str = "changes_pruned_through";

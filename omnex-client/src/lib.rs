@@ -1,25 +1,38 @@
-//! A Rust client of the HTTP API with the same methods and types as the
-//! [`Omnex`](omnex_core::Omnex) facade, so code (and the Python `omnex.Client`)
-//! can switch between an embedded engine and a remote `omnex serve`.
+//! # omnex-client
+//!
+//! A Rust client of the Omnex HTTP API. [`Client`] implements
+//! [`OmnexApi`], the trait the embedded
+//! [`Omnex`](omnex_core::Omnex) implements too, so code (and the Python
+//! `omnex.Client`) runs unchanged on an engine in process or on a remote
+//! `omnex serve`. Errors come back as the same [`ErrorKind`]s,
+//! rebuilt from the problem document's `code`, `field`, `entity` and `id` members.
+//!
+//! This crate compiles no server, storage backend or embedder.
 //!
 //! ```no_run
 //! # async fn demo() -> omnex_core::Result<()> {
+//! use omnex_client::{Client, OmnexApi};
 //! use omnex_core::model::{NewMemory, SearchRequest};
-//! let client = omnex_http::client::Client::new("http://127.0.0.1:8080", None)?;
+//! let client = Client::new("http://127.0.0.1:8080", None)?;
 //! client.add_memory(NewMemory::new("Alice likes green tea")).await?;
 //! let hits = client.search(SearchRequest::query("what does alice drink?")).await?;
 //! # Ok(()) }
 //! ```
 
+#![warn(missing_docs)]
+
 use std::time::Duration;
 
+use async_trait::async_trait;
+/// The API this client implements (as does the embedded `omnex_core::Omnex`).
+pub use omnex_core::OmnexApi;
 use omnex_core::{
     error::Entity,
     model::{
         Context, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page,
         PutContext, SearchHit, SearchRequest,
     },
-    Error, Result,
+    Error, ErrorKind, Result,
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize};
@@ -27,30 +40,11 @@ use serde_json::{json, Value};
 
 const BACKEND: &str = "omnex server";
 
-/// Field names the server reports on `invalid_input`, as the core's `&'static str`s.
-const FIELDS: &[&str] = &[
-    "namespace",
-    "key",
-    "value",
-    "tags",
-    "content",
-    "metadata",
-    "user_id",
-    "agent_id",
-    "session_id",
-    "embedding",
-    "vector",
-    "query",
-    "filter",
-    "limit",
-    "cursor",
-    "min_score",
-    "if_version",
-    "ttl_seconds",
-    "expires_at",
-    "memories",
-    "id",
-];
+/// The query of a call whose answer is a memory: with its embedding, as the embedded
+/// engine returns it.
+const WITH_EMBEDDING: &[(&str, &str)] = &[("include_embedding", "true")];
+/// The query of a call without parameters.
+const NO_QUERY: &[(&str, &str)] = &[];
 
 /// A client of one `omnex serve`.
 #[derive(Clone)]
@@ -68,12 +62,18 @@ impl std::fmt::Debug for Client {
     }
 }
 
+/// The members of a problem document the client reads.
 #[derive(Deserialize)]
 struct ProblemBody {
     code: String,
+    #[serde(default)]
     detail: String,
     #[serde(default)]
     field: Option<String>,
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -123,11 +123,11 @@ impl Client {
         })
     }
 
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned, Q: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        query: &[(&str, String)],
+        query: &Q,
         body: Option<Value>,
     ) -> Result<Option<T>> {
         let mut req = self
@@ -166,20 +166,22 @@ impl Client {
         Err(error_from_problem(status, problem))
     }
 
-    async fn expect<T: DeserializeOwned>(
+    async fn expect<T: DeserializeOwned, Q: serde::Serialize + ?Sized>(
         &self,
         method: Method,
         path: &str,
-        query: &[(&str, String)],
+        query: &Q,
         body: Option<Value>,
     ) -> Result<T> {
         self.call(method, path, query, body)
             .await?
             .ok_or_else(|| Error::internal(BACKEND, "empty response"))
     }
+}
 
-    /// See [`Omnex::put_context`](omnex_core::Omnex::put_context).
-    pub async fn put_context(&self, req: PutContext) -> Result<Context> {
+#[async_trait]
+impl OmnexApi for Client {
+    async fn put_context(&self, req: PutContext) -> Result<Context> {
         let path = format!(
             "/contexts/{}/{}",
             encode(&req.namespace, false),
@@ -189,21 +191,19 @@ impl Client {
             "value": req.value, "tags": req.tags, "if_version": req.if_version,
             "ttl_seconds": req.ttl_seconds, "expires_at": req.expires_at,
         });
-        self.expect(Method::PUT, &path, &[], Some(body)).await
+        self.expect(Method::PUT, &path, NO_QUERY, Some(body)).await
     }
 
-    /// See [`Omnex::get_context`](omnex_core::Omnex::get_context).
-    pub async fn get_context(&self, namespace: &str, key: &str) -> Result<Context> {
+    async fn get_context(&self, namespace: &str, key: &str) -> Result<Context> {
         let path = format!(
             "/contexts/{}/{}",
             encode(namespace, false),
             encode(key, true)
         );
-        self.expect(Method::GET, &path, &[], None).await
+        self.expect(Method::GET, &path, NO_QUERY, None).await
     }
 
-    /// See [`Omnex::delete_context`](omnex_core::Omnex::delete_context).
-    pub async fn delete_context(
+    async fn delete_context(
         &self,
         namespace: &str,
         key: &str,
@@ -218,13 +218,12 @@ impl Client {
             .map(|v| ("if_version", v.to_string()))
             .into_iter()
             .collect();
-        self.call::<Value>(Method::DELETE, &path, &query, None)
+        self.call::<Value, _>(Method::DELETE, &path, &query, None)
             .await?;
         Ok(())
     }
 
-    /// See [`Omnex::list_contexts`](omnex_core::Omnex::list_contexts).
-    pub async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>> {
+    async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>> {
         let query: Vec<(&str, String)> = [
             ("namespace", req.namespace),
             ("tag", req.tag),
@@ -238,58 +237,65 @@ impl Client {
         self.expect(Method::GET, "/contexts", &query, None).await
     }
 
-    /// See [`Omnex::add_memory`](omnex_core::Omnex::add_memory).
-    pub async fn add_memory(&self, new: NewMemory) -> Result<Memory> {
+    async fn add_memory(&self, new: NewMemory) -> Result<Memory> {
         let body = serde_json::to_value(&new).map_err(|e| Error::internal(BACKEND, e))?;
-        self.expect(Method::POST, "/memories", &[], Some(body))
+        self.expect(Method::POST, "/memories", WITH_EMBEDDING, Some(body))
             .await
     }
 
-    /// See [`Omnex::add_memories`](omnex_core::Omnex::add_memories).
-    pub async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
+    async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
         let body = json!({ "memories": batch });
         let items: Items<Memory> = self
-            .expect(Method::POST, "/memories/batch", &[], Some(body))
+            .expect(Method::POST, "/memories/batch", WITH_EMBEDDING, Some(body))
             .await?;
         Ok(items.items)
     }
 
-    /// See [`Omnex::get_memory`](omnex_core::Omnex::get_memory).
-    pub async fn get_memory(&self, id: MemoryId) -> Result<Memory> {
-        self.expect(Method::GET, &format!("/memories/{id}"), &[], None)
-            .await
+    async fn get_memory(&self, id: MemoryId) -> Result<Memory> {
+        self.expect(
+            Method::GET,
+            &format!("/memories/{id}"),
+            WITH_EMBEDDING,
+            None,
+        )
+        .await
     }
 
-    /// See [`Omnex::update_memory`](omnex_core::Omnex::update_memory).
-    pub async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory> {
+    async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory> {
         let body = serde_json::to_value(&update).map_err(|e| Error::internal(BACKEND, e))?;
-        self.expect(Method::PATCH, &format!("/memories/{id}"), &[], Some(body))
-            .await
+        self.expect(
+            Method::PATCH,
+            &format!("/memories/{id}"),
+            WITH_EMBEDDING,
+            Some(body),
+        )
+        .await
     }
 
-    /// See [`Omnex::delete_memory`](omnex_core::Omnex::delete_memory).
-    pub async fn delete_memory(&self, id: MemoryId) -> Result<()> {
-        self.call::<Value>(Method::DELETE, &format!("/memories/{id}"), &[], None)
+    async fn delete_memory(&self, id: MemoryId) -> Result<()> {
+        self.call::<Value, _>(Method::DELETE, &format!("/memories/{id}"), NO_QUERY, None)
             .await?;
         Ok(())
     }
 
-    /// See [`Omnex::list_memories`](omnex_core::Omnex::list_memories).
-    pub async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>> {
+    async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>> {
         let f = req.filter;
-        if !f.metadata.is_empty() {
-            return Err(Error::invalid_input(
-                "filter",
-                "the HTTP API lists memories by scope only; use search for metadata filters",
-            ));
-        }
+        let metadata = (!f.metadata.is_empty())
+            .then(|| serde_json::to_string(&f.metadata))
+            .transpose()
+            .map_err(|e| Error::internal(BACKEND, e))?;
         let query: Vec<(&str, String)> = [
             ("namespace", f.namespace),
             ("user_id", f.user_id),
             ("agent_id", f.agent_id),
             ("session_id", f.session_id),
+            ("filter", metadata),
             ("limit", req.limit.map(|l| l.to_string())),
             ("cursor", req.cursor),
+            (
+                "include_embedding",
+                req.include_embedding.then(|| "true".to_owned()),
+            ),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -297,75 +303,64 @@ impl Client {
         self.expect(Method::GET, "/memories", &query, None).await
     }
 
-    /// See [`Omnex::search`](omnex_core::Omnex::search).
-    pub async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>> {
+    async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>> {
         let f = req.filter;
         let body = json!({
             "query": req.query, "vector": req.vector, "limit": req.limit,
             "namespace": f.namespace, "user_id": f.user_id, "agent_id": f.agent_id,
             "session_id": f.session_id, "filter": f.metadata, "min_score": req.min_score,
+            "include_embedding": req.include_embedding,
         });
         let hits: Hits = self
-            .expect(Method::POST, "/memories/search", &[], Some(body))
+            .expect(Method::POST, "/memories/search", NO_QUERY, Some(body))
             .await?;
         Ok(hits.hits)
     }
 }
 
-/// The core error a problem response stands for (the inverse of the server's mapping).
+/// The core error a problem response stands for: the kind from `code`, the
+/// entity, id and field from the members of the same names, the reason from `detail`.
 fn error_from_problem(status: StatusCode, p: ProblemBody) -> Error {
-    match p.code.as_str() {
-        "not_found" => {
-            let entity = if p.detail.starts_with("context") {
-                Entity::Context
-            } else {
-                Entity::Memory
-            };
-            let id = p
-                .detail
-                .split_once(": ")
-                .map_or(p.detail.as_str(), |(_, id)| id);
-            Error::not_found(entity, id)
-        }
-        "conflict" => {
-            // "conflict on context app/k: if_version is 1 but ..."
-            let parsed = p.detail.strip_prefix("conflict on ").and_then(|rest| {
-                let (entity, rest) = rest.split_once(' ')?;
-                let (id, why) = rest.split_once(": ")?;
-                Some((entity == "memory", id.to_owned(), why.to_owned()))
-            });
-            let (is_memory, id, detail) = parsed.unwrap_or((false, String::new(), p.detail));
-            Error::Conflict {
-                entity: if is_memory {
-                    Entity::Memory
-                } else {
-                    Entity::Context
-                },
-                id,
-                detail,
+    let Some(kind) = ErrorKind::from_code(&p.code) else {
+        // Codes of the HTTP layer itself (malformed JSON, rate limits, ...).
+        return match p.code.as_str() {
+            "timeout" | "rate_limited" => Error::unavailable(BACKEND, p.detail),
+            _ if status.is_client_error() => {
+                Error::invalid_input(p.field.unwrap_or_else(|| "request".to_owned()), p.detail)
             }
+            _ => Error::internal(BACKEND, format!("HTTP {status}: {}", p.detail)),
+        };
+    };
+    let entity = p
+        .entity
+        .as_deref()
+        .and_then(|e| e.parse::<Entity>().ok())
+        .unwrap_or(Entity::Memory);
+    let id = p.id.unwrap_or_default();
+    // The detail is the core error's message; its kind's fixed prefix is not part of the reason.
+    let reason = |prefix: String| {
+        p.detail
+            .strip_prefix(&prefix)
+            .map_or_else(|| p.detail.clone(), str::to_owned)
+    };
+    match kind {
+        ErrorKind::NotFound => Error::not_found(entity, id),
+        ErrorKind::Conflict => Error::Conflict {
+            detail: reason(format!("conflict on {entity} {id}: ")),
+            entity,
+            id,
+        },
+        ErrorKind::InvalidInput => {
+            let field = p.field.clone().unwrap_or_else(|| "request".to_owned());
+            let why = reason(format!("invalid {field}: "));
+            Error::invalid_input(field, why)
         }
-        "unauthorized" => Error::invalid_input("api_key", p.detail),
-        "unavailable" | "timeout" | "rate_limited" => Error::unavailable(BACKEND, p.detail),
-        "internal" => Error::internal(BACKEND, p.detail),
-        "unsupported" => Error::Unsupported {
+        ErrorKind::Unauthorized => Error::unauthorized(reason("unauthorized: ".to_owned())),
+        ErrorKind::Unsupported => Error::Unsupported {
             operation: "request",
             backend: BACKEND,
         },
-        _ if status.is_client_error() => {
-            let field = p
-                .field
-                .as_deref()
-                .and_then(|f| FIELDS.iter().find(|k| **k == f).copied())
-                .unwrap_or("request");
-            // Strip the "invalid <field>: " the server's message starts with.
-            let reason = p
-                .detail
-                .strip_prefix(&format!("invalid {field}: "))
-                .unwrap_or(&p.detail)
-                .to_owned();
-            Error::invalid_input(field, reason)
-        }
-        _ => Error::internal(BACKEND, format!("HTTP {status}: {}", p.detail)),
+        ErrorKind::Unavailable => Error::unavailable(BACKEND, p.detail),
+        ErrorKind::Internal => Error::internal(BACKEND, p.detail),
     }
 }

@@ -1,6 +1,9 @@
 //! The `omnex` binary as users run it: `serve` with flags, a config file and a
 //! graceful shutdown on SIGTERM; `export` then `import` reproducing the data.
 
+// Tests, examples and benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
 use std::{
     io::{BufRead, BufReader},
     path::Path,
@@ -103,6 +106,7 @@ async fn serve_finishes_in_flight_requests_on_sigterm_and_keeps_them() {
     let page = omnex
         .list_memories(ListMemories {
             limit: Some(1000),
+            include_embedding: true,
             ..ListMemories::default()
         })
         .await
@@ -127,6 +131,7 @@ async fn dump(
     let memories = omnex
         .list_memories(ListMemories {
             limit: Some(1000),
+            include_embedding: true,
             ..ListMemories::default()
         })
         .await

@@ -1,0 +1,195 @@
+//! The flags of each command, and the configuration file they may name. Flags win
+//! over `OMNEX_*` variables, which win over the file.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use omnex_core::{
+    config::{CacheSpec, EmbedderSpec, IndexSpec, StoreSpec},
+    model::ScopeArgs,
+    Config,
+};
+use omnex_http::ServerOptions;
+use serde::Deserialize;
+
+/// A configuration file: `[server]` for the HTTP server, `[omnex]` for the backends.
+///
+/// ```toml
+/// [server]
+/// addr = "0.0.0.0:8080"
+/// api_key = "change-me"
+///
+/// [omnex]
+/// data_dir = "/var/lib/omnex"
+/// index = "hnsw"
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    /// HTTP server settings.
+    pub(crate) server: ServerOptions,
+    /// Backends and the data directory.
+    pub(crate) omnex: Config,
+}
+
+impl FileConfig {
+    /// Reads a TOML configuration file.
+    async fn load(path: &Path) -> anyhow::Result<Self> {
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("config file {} is not valid", path.display()))
+    }
+}
+
+/// Settings of `omnex serve`.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) backend: BackendArgs,
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, env = "OMNEX_ADDR")]
+    addr: Option<std::net::SocketAddr>,
+    /// Require `Authorization: Bearer <key>` on /api/v1.
+    #[arg(long, env = "OMNEX_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Largest request body in bytes [default: 1048576].
+    #[arg(long, env = "OMNEX_BODY_LIMIT")]
+    body_limit: Option<usize>,
+    /// Request timeout in milliseconds [default: 30000].
+    #[arg(long, env = "OMNEX_REQUEST_TIMEOUT_MS")]
+    request_timeout_ms: Option<u64>,
+    /// Allowed CORS origin (repeat, or comma-separate; `*` for any).
+    #[arg(
+        long = "cors-origin",
+        env = "OMNEX_CORS_ORIGINS",
+        value_delimiter = ','
+    )]
+    cors_origins: Vec<String>,
+    /// Requests per second before answering 429 (0 = no limit).
+    #[arg(long, env = "OMNEX_RATE_LIMIT")]
+    rate_limit: Option<u32>,
+}
+
+impl ServeArgs {
+    /// The server options and the engine's configuration.
+    pub(crate) async fn options(&self) -> anyhow::Result<(ServerOptions, Config)> {
+        let file = self.backend.file().await?;
+        let mut opts = file.server;
+        if let Some(v) = self.addr {
+            opts.addr = v;
+        }
+        if let Some(v) = &self.api_key {
+            opts.api_key = Some(v.clone());
+        }
+        if let Some(v) = self.body_limit {
+            opts.body_limit = v;
+        }
+        if let Some(v) = self.request_timeout_ms {
+            opts.request_timeout_ms = v;
+        }
+        if !self.cors_origins.is_empty() {
+            opts.cors_origins = self.cors_origins.clone();
+        }
+        if let Some(v) = self.rate_limit {
+            opts.rate_limit = v;
+        }
+        Ok((opts, self.backend.apply(file.omnex)?))
+    }
+}
+
+/// Settings of `omnex mcp`: the backends, and the scope applied to calls that name none.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct McpArgs {
+    #[command(flatten)]
+    pub(crate) backend: BackendArgs,
+    /// Namespace used when a tool call gives none.
+    #[arg(long, env = "OMNEX_NAMESPACE")]
+    namespace: Option<String>,
+    /// User every memory belongs to unless a call says otherwise.
+    #[arg(long, env = "OMNEX_USER_ID")]
+    user_id: Option<String>,
+    /// Agent every memory belongs to unless a call says otherwise.
+    #[arg(long, env = "OMNEX_AGENT_ID")]
+    agent_id: Option<String>,
+}
+
+impl McpArgs {
+    /// The scope the server fills in where a call names none.
+    pub(crate) fn scope(&self) -> ScopeArgs {
+        ScopeArgs {
+            namespace: self.namespace.clone(),
+            user_id: self.user_id.clone(),
+            agent_id: self.agent_id.clone(),
+            session_id: None,
+        }
+    }
+}
+
+/// Backend selection, shared by every command.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct BackendArgs {
+    /// TOML configuration file (`[server]` and `[omnex]` tables).
+    #[arg(long, env = "OMNEX_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data directory of the embedded default.
+    #[arg(long, env = "OMNEX_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Store URL: `sqlite://DATA_DIR/omnex.db` (default) or `postgres://user@host:5432/db`.
+    #[arg(long, env = "OMNEX_STORE")]
+    storage: Option<StoreSpec>,
+    /// Vector index: hnsw (default), exact, pgvector, pgvector:postgres://…, or qdrant://host:6334.
+    #[arg(long, env = "OMNEX_INDEX")]
+    index: Option<IndexSpec>,
+    /// Embedder: local, openai, or an OpenAI-compatible URL (http://host/v1?model=NAME).
+    #[arg(long, env = "OMNEX_EMBEDDER")]
+    embedder: Option<EmbedderSpec>,
+    /// Cache: memory (default), none, or redis://host:6379.
+    #[arg(long, env = "OMNEX_CACHE")]
+    cache: Option<CacheSpec>,
+    /// Directory of the local model files.
+    #[arg(long, env = "OMNEX_MODEL_DIR")]
+    model_dir: Option<PathBuf>,
+}
+
+impl BackendArgs {
+    async fn file(&self) -> anyhow::Result<FileConfig> {
+        match &self.config {
+            Some(path) => FileConfig::load(path).await,
+            None => Ok(FileConfig::default()),
+        }
+    }
+
+    /// The engine's configuration: the file, then the variables, then the flags.
+    pub(crate) async fn config(&self) -> anyhow::Result<Config> {
+        self.apply(self.file().await?.omnex)
+    }
+
+    fn apply(&self, mut c: Config) -> anyhow::Result<Config> {
+        c.apply_env()?;
+        if let Some(v) = &self.data_dir {
+            c.data_dir = v.clone();
+        }
+        if let Some(v) = &self.storage {
+            c.store = Some(v.clone());
+        }
+        if let Some(v) = &self.index {
+            c.index = v.clone();
+        }
+        if let Some(v) = &self.embedder {
+            c.embedder = v.clone();
+        }
+        if let Some(v) = &self.cache {
+            c.cache = v.clone();
+        }
+        if let Some(v) = &self.model_dir {
+            c.model_dir = Some(v.clone());
+        }
+        // The command line is an application: on a fresh machine, its first run
+        // installs the model (the library alone never does unless asked).
+        c.install_model = true;
+        Ok(c)
+    }
+}

@@ -1,0 +1,247 @@
+//! What each command does: open the engine, make core calls, report.
+
+use std::{path::Path, time::Duration};
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use omnex_core::{
+    model::{Filter, ListMemories, NewMemory, Scope, SearchRequest},
+    transfer, Config, Omnex,
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
+
+use crate::args::{BackendArgs, McpArgs, ServeArgs};
+
+const QUICKSTART_NAMESPACE: &str = "quickstart";
+
+async fn open(config: Config) -> anyhow::Result<Omnex> {
+    Omnex::open(config).await.context("opening Omnex")
+}
+
+fn style(template: &str) -> ProgressStyle {
+    ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar())
+}
+
+/// `omnex serve`.
+pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let (opts, config) = args.options().await?;
+    eprintln!("Opening Omnex: {} ...", config.describe());
+    let omnex = open(config).await?;
+    let listener = tokio::net::TcpListener::bind(opts.addr)
+        .await
+        .with_context(|| format!("cannot listen on {}", opts.addr))?;
+    let addr = listener.local_addr()?;
+    let app = omnex_http::router_with(omnex, &opts);
+    println!("Omnex is listening on http://{addr}");
+    println!("  API:  http://{addr}/api/v1   docs: http://{addr}/docs   OpenAPI: http://{addr}/openapi.json");
+    println!("  MCP (streamable HTTP): http://{addr}/mcp");
+    if opts.api_key().is_some() {
+        println!("  /api/v1 requires `Authorization: Bearer <api key>`");
+    }
+    omnex_http::serve(listener, app, omnex_http::shutdown_signal()).await?;
+    // Every acknowledged write is already committed (and synced) by the store.
+    eprintln!("Omnex stopped.");
+    Ok(())
+}
+
+/// `omnex mcp`: the MCP server on stdin/stdout.
+pub(crate) async fn mcp(args: McpArgs) -> anyhow::Result<()> {
+    use rmcp::ServiceExt;
+    let omnex = open(args.backend.config().await?).await?;
+    // stdout carries the protocol; logs go to stderr (see main).
+    let running = omnex_mcp::OmnexMcp::new(omnex, args.scope())
+        .serve(rmcp::transport::stdio())
+        .await
+        .context("starting the MCP session on stdio")?;
+    running.waiting().await?;
+    Ok(())
+}
+
+/// `omnex export FILE`: every context and memory as JSON Lines, with a spinner.
+pub(crate) async fn export(file: &Path, backend: &BackendArgs) -> anyhow::Result<()> {
+    let omnex = open(backend.config().await?).await?;
+    let out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = if file == Path::new("-") {
+        Box::new(tokio::io::stdout())
+    } else {
+        Box::new(
+            tokio::fs::File::create(file)
+                .await
+                .with_context(|| format!("cannot create {}", file.display()))?,
+        )
+    };
+    let bar = ProgressBar::new_spinner()
+        .with_style(style("{spinner} exported {pos} records ({per_sec}) {msg}"));
+    let n = transfer::export(&omnex, BufWriter::new(out), |c| {
+        bar.set_position(c.contexts + c.memories);
+    })
+    .await
+    .context("exporting")?;
+    bar.finish_and_clear();
+    eprintln!(
+        "Exported {} contexts and {} memories.",
+        n.contexts, n.memories
+    );
+    Ok(())
+}
+
+/// `omnex import FILE`: an export back into the store, with a progress bar.
+pub(crate) async fn import(file: &Path, backend: &BackendArgs) -> anyhow::Result<()> {
+    let omnex = open(backend.config().await?).await?;
+    let (input, len): (Box<dyn tokio::io::AsyncRead + Unpin + Send>, u64) =
+        if file == Path::new("-") {
+            (Box::new(tokio::io::stdin()), 0)
+        } else {
+            let f = tokio::fs::File::open(file)
+                .await
+                .with_context(|| format!("cannot open {}", file.display()))?;
+            let len = f.metadata().await.map(|m| m.len()).unwrap_or(0);
+            (Box::new(f), len)
+        };
+    let bar = ProgressBar::new(len).with_style(style(
+        "{bar:40} {bytes}/{total_bytes} ({bytes_per_sec}, {eta} left)",
+    ));
+    let n = transfer::import(&omnex, BufReader::new(input), |read| bar.set_position(read))
+        .await
+        .with_context(|| format!("importing {}", file.display()))?;
+    bar.finish_and_clear();
+    eprintln!(
+        "Imported {} contexts and {} memories.",
+        n.contexts, n.memories
+    );
+    Ok(())
+}
+
+/// `omnex migrate`.
+pub(crate) async fn migrate(config: Config) -> anyhow::Result<()> {
+    let report = omnex_core::migrate(&config)
+        .await
+        .context("migrating the store")?;
+    println!("{report}");
+    Ok(())
+}
+
+/// `omnex reindex`: the vector index rebuilt from the store, with a spinner.
+pub(crate) async fn reindex(config: Config) -> anyhow::Result<()> {
+    let omnex = Omnex::open_stored(config).await.context("opening Omnex")?;
+    let bar = ProgressBar::new_spinner().with_style(style(
+        "{spinner} {pos} memories indexed ({per_sec}, {elapsed})",
+    ));
+    bar.enable_steady_tick(Duration::from_millis(200));
+    omnex
+        .rebuild_index_with(|n| bar.set_position(n))
+        .await
+        .context("rebuilding the index")?;
+    bar.finish();
+    eprintln!(
+        "Reindexed {} memories into {}.",
+        omnex.index_len().await?,
+        omnex.index_location()
+    );
+    Ok(())
+}
+
+/// `omnex model [install|path]`: prints the model's directory, installing it first
+/// unless only the path is asked for.
+pub(crate) async fn model(dir: Option<std::path::PathBuf>, install: bool) -> anyhow::Result<()> {
+    let found = tokio::task::spawn_blocking(move || {
+        if install {
+            omnex_core::local_model::install_model(dir.as_deref())
+        } else {
+            omnex_core::local_model::model_dir(dir.as_deref())
+        }
+    })
+    .await??;
+    println!("{}", found.display());
+    Ok(())
+}
+
+/// `omnex quickstart`: a few memories for two users, searched by meaning.
+pub(crate) async fn quickstart(config: Config) -> anyhow::Result<()> {
+    eprintln!("Opening Omnex: {} ...", config.describe());
+    let omnex = open(config).await?;
+    // Start from a clean quick-start namespace so reruns print the same thing.
+    let filter = Filter::default().with_namespace(QUICKSTART_NAMESPACE);
+    loop {
+        let page = omnex
+            .list_memories(ListMemories {
+                filter: filter.clone(),
+                limit: Some(1000),
+                ..ListMemories::default()
+            })
+            .await?;
+        if page.items.is_empty() {
+            break;
+        }
+        for m in page.items {
+            omnex.delete_memory(m.id).await?;
+        }
+    }
+    let alice = Scope::namespace(QUICKSTART_NAMESPACE).with_user("alice");
+    let bob = Scope::namespace(QUICKSTART_NAMESPACE).with_user("bob");
+    let facts = [
+        (&alice, "Alice is allergic to peanuts."),
+        (&alice, "Alice's favourite programming language is Rust."),
+        (
+            &alice,
+            "Alice is training for the Berlin marathon in September.",
+        ),
+        (&bob, "Bob prefers his coffee black, no sugar."),
+        (&bob, "Bob is learning to play the cello."),
+    ];
+    let batch = facts
+        .iter()
+        .map(|(scope, text)| NewMemory::new(*text).with_scope((*scope).clone()))
+        .collect();
+    let added = omnex.add_memories(batch).await?;
+    println!("Stored {} memories for alice and bob.", added.len());
+    for (user, question) in [
+        ("alice", "What should Alice not eat?"),
+        ("alice", "Which sport is Alice doing?"),
+        ("bob", "How does Bob take his coffee?"),
+    ] {
+        let hits = omnex
+            .search(
+                SearchRequest::query(question)
+                    .with_limit(2)
+                    .with_filter(filter.clone().with_user(user)),
+            )
+            .await?;
+        println!("\nsearch as {user}: {question}");
+        for h in hits {
+            println!("  {:.3}  {}", h.score, h.memory.content);
+        }
+    }
+    println!("\nData directory: {}", omnex.config().data_dir.display());
+    Ok(())
+}
+
+/// `omnex embed`: one text per line on stdin, one JSON vector per line on stdout.
+pub(crate) async fn embed(config: Config, batch: usize) -> anyhow::Result<()> {
+    let embedder = omnex_core::open_embedder(&config).await?;
+    let mut lines = BufReader::new(tokio::io::stdin()).lines();
+    let mut stdout = BufWriter::new(tokio::io::stdout());
+    let batch = batch.max(1);
+    loop {
+        let mut chunk = Vec::with_capacity(batch);
+        while chunk.len() < batch {
+            match lines
+                .next_line()
+                .await
+                .context("reading stdin (is it UTF-8?)")?
+            {
+                Some(line) => chunk.push(line),
+                None => break,
+            }
+        }
+        if chunk.is_empty() {
+            break;
+        }
+        for v in embedder.embed(&chunk).await? {
+            let mut line = serde_json::to_vec(&v)?;
+            line.push(b'\n');
+            stdout.write_all(&line).await?;
+        }
+        stdout.flush().await?;
+    }
+    Ok(())
+}

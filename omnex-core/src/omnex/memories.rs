@@ -1,0 +1,141 @@
+//! Memories: add, read, update, delete, list.
+
+use super::Omnex;
+use crate::{
+    error::Entity,
+    model::{now, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page},
+    validate, Error, Result,
+};
+
+impl Omnex {
+    /// Adds one memory.
+    pub async fn add_memory(&self, new: NewMemory) -> Result<Memory> {
+        let mut added = self.add_memories(vec![new]).await?;
+        added
+            .pop()
+            .ok_or_else(|| Error::internal("omnex", "a batch of one added nothing"))
+    }
+
+    /// Adds up to 1000 memories, all or nothing, returned in input order.
+    pub async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
+        validate::batch_len(batch.len())?;
+        let now = now();
+        let dim = self.dimension();
+        for (i, m) in batch.iter().enumerate() {
+            let check = || -> Result<()> {
+                validate::content(&m.content)?;
+                validate::metadata(&m.metadata)?;
+                validate::scope(&m.scope)?;
+                if let Some(e) = &m.embedding {
+                    validate::vector("embedding", e, dim)?;
+                }
+                validate::expiry(m.expires_at, m.ttl_seconds, now)?;
+                Ok(())
+            };
+            check().map_err(|e| if batch.len() > 1 { e.at_item(i) } else { e })?;
+        }
+        let to_embed: Vec<String> = batch
+            .iter()
+            .filter(|m| m.embedding.is_none())
+            .map(|m| m.content.clone())
+            .collect();
+        let mut computed = self.embed_texts(&to_embed).await?.into_iter();
+        let mut memories = Vec::with_capacity(batch.len());
+        for m in batch {
+            let embedding = match m.embedding {
+                Some(e) => e,
+                None => computed
+                    .next()
+                    .ok_or_else(|| Error::internal("embedder", "returned too few vectors"))?,
+            };
+            memories.push(Memory {
+                id: MemoryId::new(),
+                content: m.content,
+                embedding,
+                metadata: m.metadata,
+                scope: m.scope,
+                created_at: now,
+                updated_at: now,
+                expires_at: validate::expiry(m.expires_at, m.ttl_seconds, now)?,
+            });
+        }
+        self.inner.store.put_memories(&memories).await?;
+        self.sync_after_write().await;
+        Ok(memories)
+    }
+
+    /// Reads a memory (`NotFound` if absent or expired).
+    pub async fn get_memory(&self, id: MemoryId) -> Result<Memory> {
+        self.inner
+            .store
+            .get_memories(&[id])
+            .await?
+            .pop()
+            .ok_or_else(|| Error::not_found(Entity::Memory, id.to_string()))
+    }
+
+    /// Updates a memory; new content is re-embedded.
+    pub async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory> {
+        if let Some(c) = &update.content {
+            validate::content(c)?;
+        }
+        if let Some(m) = &update.metadata {
+            validate::metadata(m)?;
+        }
+        if let Some(e) = &update.embedding {
+            validate::vector("embedding", e, self.dimension())?;
+        }
+        let now = now();
+        let new_expiry = validate::expiry(update.expires_at, update.ttl_seconds, now)?;
+        let mut memory = self.get_memory(id).await?;
+        if let Some(content) = update.content {
+            if content != memory.content || update.embedding.is_some() {
+                memory.embedding = match update.embedding {
+                    Some(e) => e,
+                    None => self
+                        .embed_texts(std::slice::from_ref(&content))
+                        .await?
+                        .pop()
+                        .ok_or_else(|| Error::internal("embedder", "returned no vector"))?,
+                };
+            }
+            memory.content = content;
+        } else if let Some(e) = update.embedding {
+            memory.embedding = e;
+        }
+        if let Some(metadata) = update.metadata {
+            memory.metadata = metadata;
+        }
+        if new_expiry.is_some() {
+            memory.expires_at = new_expiry;
+        }
+        memory.updated_at = now;
+        self.inner
+            .store
+            .put_memories(std::slice::from_ref(&memory))
+            .await?;
+        self.sync_after_write().await;
+        Ok(memory)
+    }
+
+    /// Deletes a memory (`NotFound` if absent).
+    pub async fn delete_memory(&self, id: MemoryId) -> Result<()> {
+        let n = self.inner.store.delete_memories(&[id]).await?;
+        self.sync_after_write().await;
+        if n == 0 {
+            return Err(Error::not_found(Entity::Memory, id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Lists memories by id (creation order), a page at a time.
+    pub async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>> {
+        validate::filter(&req.filter)?;
+        validate::page_limit(req.limit)?;
+        let mut page = self.inner.store.list_memories(&req).await?;
+        if !req.include_embedding {
+            page.items.iter_mut().for_each(Memory::drop_embedding);
+        }
+        Ok(page)
+    }
+}
