@@ -85,6 +85,7 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
         .nest("/api/v1", api)
         .merge(mcp)
         .merge(routes::health::routes())
+        .merge(openapi::routes())
         .merge(routes::health::metrics_route(metrics))
         .fallback(crate::layers::not_found)
         .method_not_allowed_fallback(crate::layers::method_not_allowed)

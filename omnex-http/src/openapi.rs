@@ -1,7 +1,15 @@
-//! The OpenAPI 3.1 document, generated from the handlers and types.
+//! The OpenAPI 3.1 document, generated from the handlers and types, and the routes
+//! that serve it (`/openapi.json`, and the interactive `/docs`).
 
 use std::sync::OnceLock;
 
+use axum::{
+    http::header,
+    response::{Html, IntoResponse},
+    routing::get,
+    Router,
+};
+use omnex_core::Omnex;
 use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
     Modify, OpenApi,
@@ -21,7 +29,7 @@ use crate::routes::{contexts, health, memories};
         contexts::put_context, contexts::get_context, contexts::delete_context, contexts::list_contexts,
         memories::add_memory, memories::add_memories, memories::get_memory, memories::update_memory,
         memories::delete_memory, memories::list_memories, memories::search,
-        health::healthz, health::readyz, health::openapi_json,
+        health::healthz, health::readyz, serve_document,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
@@ -64,4 +72,23 @@ pub fn openapi_json() -> &'static str {
         json.push('\n');
         json
     })
+}
+
+/// The routes of the API documents: open even with an API key.
+pub(crate) fn routes() -> Router<Omnex> {
+    Router::new()
+        .route("/openapi.json", get(serve_document))
+        .route("/docs", get(docs))
+}
+
+/// This document: the OpenAPI 3.1 description of the API.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", operation_id = "openapi_json",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
+pub(crate) async fn serve_document() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], openapi_json())
+}
+
+/// Interactive API documentation (Scalar, loaded from its CDN by the browser).
+async fn docs() -> Html<&'static str> {
+    Html(include_str!("docs.html"))
 }

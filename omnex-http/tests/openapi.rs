@@ -73,6 +73,6 @@ fn committed_document_is_up_to_date() {
     let committed = std::fs::read_to_string(path).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/openapi.json is stale; regenerate it with\n  cargo run -p omnex-http --bin omnex -- openapi > docs/openapi.json\n(or run this test with OMNEX_UPDATE_OPENAPI=1)"
+        "docs/openapi.json is stale; regenerate it with\n  cargo run --bin omnex -- openapi > docs/openapi.json\n(or run this test with OMNEX_UPDATE_OPENAPI=1)"
     );
 }

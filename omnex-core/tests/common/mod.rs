@@ -11,6 +11,7 @@ pub(crate) async fn nearest(omnex: &Omnex, v: &[f32], ns: &str) -> Option<Memory
         .search(
             SearchRequest::vector(v.to_vec())
                 .with_limit(1)
+                .with_embeddings()
                 .with_filter(Filter::default().with_namespace(ns)),
         )
         .await

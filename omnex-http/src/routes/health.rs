@@ -1,12 +1,6 @@
-//! Health, readiness, metrics and the API documents: open even with an API key.
+//! Health, readiness and metrics: open even with an API key.
 
-use axum::{
-    extract::State,
-    http::header,
-    response::{Html, IntoResponse},
-    routing::get,
-    Json, Router,
-};
+use axum::{extract::State, routing::get, Json, Router};
 use omnex_core::Omnex;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -17,8 +11,6 @@ pub(crate) fn routes() -> Router<Omnex> {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/openapi.json", get(openapi_json))
-        .route("/docs", get(docs))
 }
 
 /// The `/metrics` route, which needs the metrics handle as state.
@@ -52,19 +44,4 @@ pub(crate) async fn healthz() -> Json<Status> {
 pub(crate) async fn readyz(State(omnex): State<Omnex>) -> Result<Json<Status>, ApiError> {
     omnex.ready().await?;
     Ok(Json(Status { status: "ok" }))
-}
-
-/// This document: the OpenAPI 3.1 description of the API.
-#[utoipa::path(get, path = "/openapi.json", tag = "health",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/json")))]
-pub(crate) async fn openapi_json() -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, "application/json")],
-        crate::openapi::openapi_json(),
-    )
-}
-
-/// Interactive API documentation (Scalar, loaded from its CDN by the browser).
-pub(crate) async fn docs() -> Html<&'static str> {
-    Html(include_str!("docs.html"))
 }
