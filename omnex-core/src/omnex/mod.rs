@@ -3,7 +3,7 @@
 //! One file per job: [`builder`] opens the engine, [`contexts`], [`memories`] and
 //! [`search`] are the public operations, [`embed_cache`] embeds through the cache,
 //! [`sync`] follows the change log into the index, [`background`] runs the sweep
-//! and the sync loop, and [`transfer`] restores exported data.
+//! and the sync loop, and [`restore`] writes exported records back.
 
 use std::sync::Arc;
 
@@ -17,9 +17,9 @@ mod builder;
 mod contexts;
 mod embed_cache;
 mod memories;
+mod restore;
 mod search;
 mod sync;
-mod transfer;
 
 pub use builder::OmnexBuilder;
 

@@ -1,4 +1,5 @@
-//! Import (restore exported data as it was) and readiness checks.
+//! Restoring exported records as they were (the import side of [`crate::transfer`]),
+//! and the readiness check.
 
 use super::Omnex;
 use crate::{
