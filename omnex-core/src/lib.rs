@@ -54,6 +54,52 @@
 //! assert_eq!(hits[0].memory.content, "north");
 //! # Ok(()) }
 //! ```
+//!
+//! ## Choosing backends by URL
+//!
+//! [`Config`] names each backend by a URL or a name, parsed when the configuration is
+//! built; an unknown one is refused with the forms that are accepted.
+//!
+//! ```
+//! use omnex_core::{config::{IndexSpec, StoreSpec}, Config, ErrorKind};
+//!
+//! let mut config = Config::with_data_dir("./omnex-data");
+//! config.store = Some("postgres://omnex@db:5432/omnex".parse()?);
+//! config.index = "qdrant://qdrant:6334".parse()?;
+//! config.cache = "redis://redis:6379".parse()?;
+//! assert!(matches!(config.store_spec(), StoreSpec::Postgres(_)));
+//! assert!(matches!(config.index, IndexSpec::Qdrant(_)));
+//!
+//! let err = "faiss".parse::<IndexSpec>().unwrap_err();
+//! assert_eq!((err.kind(), err.field()), (ErrorKind::InvalidInput, Some("index")));
+//! # Ok::<(), omnex_core::Error>(())
+//! ```
+//!
+//! ## One API, two engines
+//!
+//! [`OmnexApi`] is what [`Omnex`] does, as a trait; `omnex_client::Client` implements
+//! it against an `omnex serve`. Write against `&dyn OmnexApi` and choose the engine at
+//! run time:
+//!
+//! ```
+//! use omnex_core::{model::{ListMemories, NewMemory, Scope}, OmnexApi};
+//!
+//! async fn remember(api: &dyn OmnexApi, user: &str, text: &str) -> omnex_core::Result<usize> {
+//!     api.add_memory(NewMemory::new(text).with_scope(Scope::default().with_user(user))).await?;
+//!     let page = api.list_memories(ListMemories::default()).await?;
+//!     Ok(page.items.len())
+//! }
+//! ```
+//!
+//! ## Writing a backend
+//!
+//! Implement [`Store`], [`VectorIndex`], [`Embedder`] or [`Cache`], then run the
+//! trait's conformance suite (feature `conformance`) from your tests, one test per
+//! contract. `examples/custom_backend.rs` is a complete vector index that passes it:
+//!
+//! ```text
+//! omnex_core::index_conformance!(|dim| async move { Some(MyIndex::new(dim)) });
+//! ```
 
 #![warn(missing_docs)]
 
