@@ -309,6 +309,9 @@ impl OmnexApi for Client {
             "query": req.query, "vector": req.vector, "limit": req.limit,
             "namespace": f.namespace, "user_id": f.user_id, "agent_id": f.agent_id,
             "session_id": f.session_id, "filter": f.metadata, "min_score": req.min_score,
+            "mode": req.mode, "rrf_k": req.rrf_k, "semantic_weight": req.semantic_weight,
+            "keyword_weight": req.keyword_weight, "recency_half_life": req.recency_half_life,
+            "boost_field": req.boost_field, "explain": req.explain,
             "include_embedding": req.include_embedding,
         });
         let hits: Hits = self

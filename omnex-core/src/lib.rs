@@ -115,6 +115,7 @@ pub mod local_model;
 pub mod model;
 mod omnex;
 pub mod store;
+pub mod text;
 pub mod transfer;
 pub mod validate;
 pub mod vector;

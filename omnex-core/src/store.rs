@@ -5,13 +5,14 @@ use std::fmt;
 use async_trait::async_trait;
 
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
-use crate::{error::Entity, Error};
+use crate::error::Entity;
 use crate::{
     model::{
-        ChangeFeed, Context, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
-        Precondition, Timestamp,
+        ChangeFeed, Context, Hit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
+        Precondition, TextQuery, Timestamp,
     },
-    Result,
+    text::Analyzer,
+    Error, Result,
 };
 
 /// What a sweep of expired items removed.
@@ -76,6 +77,29 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
 
     /// Deletes every context and memory that expired at or before `now`.
     async fn purge_expired(&self, now: Timestamp) -> Result<Purged>;
+
+    /// Full-text search over memory content: the `q.k` memories passing `q.filter` that
+    /// hold any of `q.terms`, best first by a BM25 score (higher is better). The index
+    /// is written in the same transaction as the memory, so an update or delete is
+    /// never found by its old text. Stores without full-text search return `Unsupported`.
+    async fn search_text(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        let _ = q;
+        Err(Error::Unsupported {
+            operation: "keyword search",
+            backend: self.name(),
+        })
+    }
+    /// The analyzer of the full-text index (what [`search_text`](Self::search_text)
+    /// expects its terms made with).
+    fn text_analyzer(&self) -> Analyzer {
+        Analyzer::default()
+    }
+    /// Makes `analyzer` the full-text index's analyzer, re-indexing every memory when
+    /// the store was indexed with another one. Called once, when Omnex opens.
+    async fn set_text_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+        let _ = analyzer;
+        Ok(())
+    }
 
     /// Reads a store-wide setting (for example the embedding model the data was made with).
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;

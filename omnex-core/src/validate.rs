@@ -1,7 +1,7 @@
 //! Every input rule, once. Frontends never re-check.
 
 use crate::{
-    model::{Filter, Metadata, Scope, Timestamp},
+    model::{Filter, Metadata, Scope, SearchMode, Timestamp},
     Error, Result,
 };
 
@@ -303,15 +303,95 @@ pub fn search_limit(limit: Option<usize>) -> Result<usize> {
     }
 }
 
-/// A minimum score: finite, in [-1, 1].
-pub fn min_score(min: Option<f32>) -> Result<()> {
-    match min {
-        Some(m) if !(m.is_finite() && (-1.0..=1.0).contains(&m)) => Err(Error::invalid_input(
-            "min_score",
-            format!("{m} is out of range; use -1.0 to 1.0"),
-        )),
-        _ => Ok(()),
+/// A minimum score for a search in `mode`: cosine similarity in [-1, 1] (semantic),
+/// a BM25 score of 0 or more (keyword), a fused score in [0, 1] (hybrid).
+pub fn min_score(mode: SearchMode, min: Option<f32>) -> Result<()> {
+    let Some(m) = min else { return Ok(()) };
+    let (lo, hi) = match mode {
+        SearchMode::Semantic => (-1.0, 1.0),
+        SearchMode::Keyword => (0.0, f32::MAX),
+        SearchMode::Hybrid => (0.0, 1.0),
+    };
+    if m.is_finite() && (lo..=hi).contains(&m) {
+        return Ok(());
     }
+    let range = match mode {
+        SearchMode::Semantic => "-1.0 to 1.0 (cosine similarity)",
+        SearchMode::Keyword => "0 or more (BM25 score)",
+        SearchMode::Hybrid => "0.0 to 1.0 (fused score)",
+    };
+    Err(Error::invalid_input(
+        "min_score",
+        format!("{m} is out of range for {mode} search; use {range}"),
+    ))
+}
+
+/// The reciprocal-rank fusion constant: finite, 0 or more (default 60).
+pub fn rrf_k(k: Option<f32>) -> Result<f32> {
+    match k {
+        None => Ok(60.0),
+        Some(k) if k.is_finite() && (0.0..=10_000.0).contains(&k) => Ok(k),
+        Some(k) => Err(Error::invalid_input(
+            "rrf_k",
+            format!("{k} is out of range; use 0 to 10000 (default 60)"),
+        )),
+    }
+}
+
+/// A leg's weight in the fusion: finite, 0 or more (default 1).
+pub fn leg_weight(field: &'static str, w: Option<f32>) -> Result<f32> {
+    match w {
+        None => Ok(1.0),
+        Some(w) if w.is_finite() && (0.0..=1000.0).contains(&w) => Ok(w),
+        Some(w) => Err(Error::invalid_input(
+            field,
+            format!("{w} is out of range; use 0 to 1000 (default 1)"),
+        )),
+    }
+}
+
+/// A half-life such as `"30d"`, `"12h"`, `"90m"`, `"3600s"` or `"2w"`: a positive
+/// number and a unit.
+pub fn half_life(text: &str) -> Result<std::time::Duration> {
+    let bad = || {
+        Error::invalid_input(
+            "recency_half_life",
+            format!(
+                "{text:?} is not a duration; write a positive number and a unit: s, m, h, d or w (\"30d\")"
+            ),
+        )
+    };
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).ok_or_else(bad)?;
+    let (number, unit) = t.split_at(split);
+    let n: f64 = number.trim().parse().map_err(|_| bad())?;
+    let unit_secs = match unit.trim() {
+        "s" | "sec" | "secs" | "second" | "seconds" => 1.0,
+        "m" | "min" | "mins" | "minute" | "minutes" => 60.0,
+        "h" | "hour" | "hours" => 3600.0,
+        "d" | "day" | "days" => 86_400.0,
+        "w" | "week" | "weeks" => 604_800.0,
+        _ => return Err(bad()),
+    };
+    let secs = n * unit_secs;
+    if !(secs.is_finite() && secs >= 1.0 && secs <= 100.0 * 365.0 * 86_400.0) {
+        return Err(Error::invalid_input(
+            "recency_half_life",
+            format!("{text:?} is out of range; use 1 second to 100 years"),
+        ));
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A metadata field to boost by: a non-empty key of at most 256 bytes.
+pub fn boost_field(field: &str) -> Result<()> {
+    if field.is_empty() || field.len() > 256 {
+        return Err(Error::invalid_input(
+            "boost_field",
+            "name a metadata field of 1 to 256 bytes",
+        ));
+    }
+    Ok(())
 }
 
 /// A batch size: 1 to 1000 items.
@@ -325,24 +405,25 @@ pub fn batch_len(n: usize) -> Result<()> {
     Ok(())
 }
 
-/// A search query: a text or a vector, not both; a text is non-empty content, a
+/// A search query: a text, a vector, or both; a text is non-empty content, a
 /// vector has the index's dimension.
 pub fn search_query(query: Option<&str>, vector: Option<&[f32]>, dimension: usize) -> Result<()> {
-    match (query, vector) {
-        (Some(_), Some(_)) => Err(Error::invalid_input(
+    if query.is_none() && vector.is_none() {
+        return Err(Error::invalid_input(
             "query",
-            "give either query or vector, not both",
-        )),
-        (None, None) => Err(Error::invalid_input(
-            "query",
-            "give a query text or a vector",
-        )),
-        (Some(q), None) => content(q).map_err(|e| match e {
+            "give a query text, a vector, or both",
+        ));
+    }
+    if let Some(q) = query {
+        content(q).map_err(|e| match e {
             Error::InvalidInput { reason, .. } => Error::invalid_input("query", reason),
             other => other,
-        }),
-        (None, Some(v)) => self::vector("vector", v, dimension),
+        })?;
     }
+    if let Some(v) = vector {
+        self::vector("vector", v, dimension)?;
+    }
+    Ok(())
 }
 
 /// An expiry: `expires_at` in the future or `ttl_seconds` of at least 1 from `now`,
@@ -408,11 +489,38 @@ mod tests {
             search_query(Some("  "), None, 2).unwrap_err().field(),
             Some("query")
         );
-        assert!(search_query(Some("tea"), Some(&[0.1, 0.2]), 2).is_err());
+        assert!(search_query(Some("tea"), Some(&[0.1, 0.2]), 2).is_ok());
+        assert!(search_query(Some("tea"), Some(&[0.1]), 2).is_err());
         assert_eq!(
             search_query(None, Some(&[0.1]), 2).unwrap_err().field(),
             Some("vector")
         );
+    }
+
+    #[test]
+    fn half_lives_and_fusion_parameters() {
+        assert_eq!(half_life("30d").unwrap().as_secs(), 30 * 86_400);
+        assert_eq!(half_life(" 1.5 h ").unwrap().as_secs(), 5400);
+        assert_eq!(half_life("2w").unwrap().as_secs(), 14 * 86_400);
+        for bad in ["", "30", "d", "-1d", "0s", "1 fortnight", "1e9w", "NaNd"] {
+            assert_eq!(
+                half_life(bad).unwrap_err().field(),
+                Some("recency_half_life"),
+                "{bad:?}"
+            );
+        }
+        assert_eq!(rrf_k(None).unwrap(), 60.0);
+        assert!(rrf_k(Some(-1.0)).is_err());
+        assert!(rrf_k(Some(f32::INFINITY)).is_err());
+        assert_eq!(leg_weight("keyword_weight", None).unwrap(), 1.0);
+        assert_eq!(
+            leg_weight("keyword_weight", Some(-2.0))
+                .unwrap_err()
+                .field(),
+            Some("keyword_weight")
+        );
+        assert!(boost_field("").is_err());
+        assert!(boost_field("importance").is_ok());
     }
 
     #[test]
@@ -473,7 +581,11 @@ mod tests {
         assert_eq!(page_limit(None).unwrap(), DEFAULT_PAGE);
         assert!(page_limit(Some(0)).is_err());
         assert!(search_limit(Some(101)).is_err());
-        assert!(min_score(Some(f32::NAN)).is_err());
+        assert!(min_score(SearchMode::Semantic, Some(f32::NAN)).is_err());
+        assert!(min_score(SearchMode::Semantic, Some(-0.5)).is_ok());
+        assert!(min_score(SearchMode::Keyword, Some(-0.5)).is_err());
+        assert!(min_score(SearchMode::Keyword, Some(12.0)).is_ok());
+        assert!(min_score(SearchMode::Hybrid, Some(1.5)).is_err());
         assert!(tags(&["ok".into(), "".into()]).is_err());
         assert!(key("a/b/c").is_ok());
         assert!(key("a\nb").is_err());

@@ -106,7 +106,7 @@ impl OmnexMcp {
 
     /// Recall: find the memories closest in meaning to a query.
     #[tool(
-        description = "Search long-term memories by meaning. Call it before answering anything that may depend on what you were told earlier (preferences, facts about the user, past decisions). Returns the best matches, best first, each with a similarity score.",
+        description = "Search long-term memories by meaning and by words (hybrid by default). Call it before answering anything that may depend on what you were told earlier (preferences, facts about the user, past decisions). Returns the best matches, best first, each with a score.",
         annotations(
             title = "Search memories",
             read_only_hint = true,
@@ -125,7 +125,14 @@ impl OmnexMcp {
                 metadata: a.filter.unwrap_or_default(),
                 ..scope.or(&self.scope).into_filter()
             },
+            mode: a.mode.map(Into::into),
             min_score: a.min_score,
+            rrf_k: a.rrf_k,
+            semantic_weight: a.semantic_weight,
+            keyword_weight: a.keyword_weight,
+            recency_half_life: a.recency_half_life,
+            boost_field: a.boost_field,
+            explain: a.explain,
             ..SearchRequest::default()
         };
         let hits = self.omnex.search(req).await.map_err(tool_error)?;

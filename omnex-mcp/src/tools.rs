@@ -1,7 +1,7 @@
 //! Arguments and results of the MCP tools. Doc comments become the JSON-schema
 //! descriptions a model reads, so they say what each field means.
 
-use omnex_core::model::{Context, Memory, Metadata, Page, SearchHit};
+use omnex_core::model::{Context, Memory, Metadata, Page, SearchHit, SearchMode};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -53,9 +53,56 @@ pub struct MemorySearchArgs {
     /// Only memories whose metadata has these exact values, e.g. {"topic": "health"}.
     #[serde(default)]
     pub filter: Option<Metadata>,
-    /// Drop results less similar than this (cosine similarity, -1 to 1; 0.3 is loose, 0.6 strict).
+    /// "hybrid" (default: by meaning and by words together), "semantic" (by meaning only)
+    /// or "keyword" (exact words: names, numbers, rare terms).
+    #[serde(default)]
+    pub mode: Option<ModeArg>,
+    /// Drop results scoring below this. Semantic: cosine similarity, -1 to 1 (0.3 is
+    /// loose, 0.6 strict). Keyword: BM25, 0 and up. Hybrid: fused score, 0 to 1.
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Favor recent memories: one half-life since the last update (e.g. "30d", "12h")
+    /// halves a memory's score.
+    #[serde(default)]
+    pub recency_half_life: Option<String>,
+    /// Favor memories with a higher value of this numeric metadata field (e.g. "importance"):
+    /// the score is multiplied by 1 + value.
+    #[serde(default)]
+    pub boost_field: Option<String>,
+    /// Reciprocal-rank fusion constant for hybrid search (default 60).
+    #[serde(default)]
+    pub rrf_k: Option<f32>,
+    /// Weight of the by-meaning leg in hybrid search (default 1).
+    #[serde(default)]
+    pub semantic_weight: Option<f32>,
+    /// Weight of the by-words leg in hybrid search (default 1).
+    #[serde(default)]
+    pub keyword_weight: Option<f32>,
+    /// Add to each result its rank and score in each leg.
+    #[serde(default)]
+    pub explain: bool,
+}
+
+/// How `memory_search` ranks.
+#[derive(Clone, Copy, Debug, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ModeArg {
+    /// By meaning (embeddings).
+    Semantic,
+    /// By words (BM25 full-text).
+    Keyword,
+    /// Both, fused.
+    Hybrid,
+}
+
+impl From<ModeArg> for SearchMode {
+    fn from(m: ModeArg) -> Self {
+        match m {
+            ModeArg::Semantic => SearchMode::Semantic,
+            ModeArg::Keyword => SearchMode::Keyword,
+            ModeArg::Hybrid => SearchMode::Hybrid,
+        }
+    }
 }
 
 /// Arguments naming one memory.
@@ -201,10 +248,14 @@ impl From<Memory> for MemoryOut {
 /// One search result.
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct HitOut {
-    /// Cosine similarity to the query (higher is closer, at most 1).
+    /// Higher is better: the fused score in 0-1 (hybrid), cosine similarity (semantic)
+    /// or BM25 (keyword).
     pub score: f32,
     /// The memory.
     pub memory: MemoryOut,
+    /// With explain: the rank and score in each leg ("semantic", "keyword").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explain: Option<serde_json::Value>,
 }
 
 impl From<SearchHit> for HitOut {
@@ -212,6 +263,7 @@ impl From<SearchHit> for HitOut {
         Self {
             score: h.score,
             memory: h.memory.into(),
+            explain: h.explain.and_then(|e| serde_json::to_value(e).ok()),
         }
     }
 }

@@ -13,7 +13,7 @@ use crate::{
     errors,
     requests::{
         add_request, batch_request, list_contexts_request, list_memories_request, memory_id,
-        put_request, search_request, update_request,
+        put_request, search_request, update_request, Ranking,
     },
     types::{Context, Memory, SearchHit},
 };
@@ -251,14 +251,18 @@ twin_methods! {
         convert(|_py, done| Ok(done))
     }
 
-    /// The memories closest in meaning to `query` (or to `vector`), best first,
-    /// within the given scope; `filter` requires metadata values. `limit` defaults
-    /// to 10.
-    #[pyo3(signature = (query = None, *, vector = None, limit = None, namespace = None, user_id = None, agent_id = None, session_id = None, filter = None, min_score = None, include_embedding = false))]
+    /// The best memories for `query` (or `vector`, or both), best first, within the
+    /// given scope; `filter` requires metadata values. `limit` defaults to 10.
+    /// `mode` is "semantic", "keyword" or "hybrid" (the default with an embedder);
+    /// `rrf_k`, `semantic_weight` and `keyword_weight` tune the fusion;
+    /// `recency_half_life` ("30d") and `boost_field` ("importance") re-rank;
+    /// `explain=True` adds each hit's rank and score per leg.
+    #[pyo3(signature = (query = None, *, vector = None, mode = None, limit = None, namespace = None, user_id = None, agent_id = None, session_id = None, filter = None, min_score = None, rrf_k = None, semantic_weight = None, keyword_weight = None, recency_half_life = None, boost_field = None, explain = false, include_embedding = false))]
     fn search(
         &self,
         query: Option<String>,
         vector: Option<Vec<f32>>,
+        mode: Option<String>,
         limit: Option<usize>,
         namespace: Option<String>,
         user_id: Option<String>,
@@ -266,11 +270,18 @@ twin_methods! {
         session_id: Option<String>,
         filter: Option<&Bound<'_, PyAny>>,
         min_score: Option<f32>,
+        rrf_k: Option<f32>,
+        semantic_weight: Option<f32>,
+        keyword_weight: Option<f32>,
+        recency_half_life: Option<String>,
+        boost_field: Option<String>,
+        explain: bool,
         include_embedding: bool,
     ) -> Vec<SearchHit> {
         prepare(engine) {
             let scope = ScopeArgs::new(namespace, user_id, agent_id, session_id);
-            let req = search_request(query, vector, limit, scope, filter, min_score, include_embedding)?;
+            let ranking = Ranking { mode, min_score, rrf_k, semantic_weight, keyword_weight, recency_half_life, boost_field, explain };
+            let req = search_request(query, vector, limit, scope, filter, ranking, include_embedding)?;
         }
         call { engine.search(req).await }
         convert(|py, hits| hits.into_iter().map(|h| SearchHit::new(py, h)).collect())

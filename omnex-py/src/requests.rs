@@ -3,7 +3,7 @@
 use omnex_core::{
     model::{
         Filter, ListContexts, ListMemories, MemoryId, MemoryUpdate, NewMemory, PutContext, Scope,
-        ScopeArgs, SearchRequest,
+        ScopeArgs, SearchMode, SearchRequest,
     },
     Config,
 };
@@ -85,6 +85,18 @@ pub(crate) fn update_request(
     })
 }
 
+/// How `memories.search` ranks: the mode, the fusion and the signals.
+pub(crate) struct Ranking {
+    pub(crate) mode: Option<String>,
+    pub(crate) min_score: Option<f32>,
+    pub(crate) rrf_k: Option<f32>,
+    pub(crate) semantic_weight: Option<f32>,
+    pub(crate) keyword_weight: Option<f32>,
+    pub(crate) recency_half_life: Option<String>,
+    pub(crate) boost_field: Option<String>,
+    pub(crate) explain: bool,
+}
+
 /// The input of `memories.search`: the scope plus a metadata `filter` dict.
 pub(crate) fn search_request(
     query: Option<String>,
@@ -92,18 +104,31 @@ pub(crate) fn search_request(
     limit: Option<usize>,
     scope: ScopeArgs,
     filter: Option<&Bound<'_, PyAny>>,
-    min_score: Option<f32>,
+    ranking: Ranking,
     include_embedding: bool,
 ) -> PyResult<SearchRequest> {
+    let mode = ranking
+        .mode
+        .as_deref()
+        .map(str::parse::<SearchMode>)
+        .transpose()
+        .map_err(errors::to_py)?;
     Ok(SearchRequest {
         query,
         vector,
+        mode,
         limit,
         filter: Filter {
             metadata: metadata_from_py(filter)?.unwrap_or_default(),
             ..scope.into_filter()
         },
-        min_score,
+        min_score: ranking.min_score,
+        rrf_k: ranking.rrf_k,
+        semantic_weight: ranking.semantic_weight,
+        keyword_weight: ranking.keyword_weight,
+        recency_half_life: ranking.recency_half_life,
+        boost_field: ranking.boost_field,
+        explain: ranking.explain,
         include_embedding,
     })
 }

@@ -164,11 +164,12 @@ impl Context {
     }
 }
 
-/// A search result: a memory and its cosine similarity to the query.
+/// A search result: a memory and its score.
 #[pyclass(module = "omnex", frozen)]
 pub(crate) struct SearchHit {
     memory: Py<Memory>,
     score: f32,
+    explain: Option<serde_json::Value>,
 }
 
 impl SearchHit {
@@ -176,6 +177,9 @@ impl SearchHit {
         Ok(Self {
             memory: Py::new(py, Memory(hit.memory))?,
             score: hit.score,
+            explain: hit
+                .explain
+                .map(|e| serde_json::to_value(e).unwrap_or_default()),
         })
     }
 }
@@ -187,16 +191,24 @@ impl SearchHit {
     fn memory(&self, py: Python<'_>) -> Py<Memory> {
         self.memory.clone_ref(py)
     }
-    /// Cosine similarity, higher is closer (at most 1).
+    /// Higher is better: cosine similarity (semantic), BM25 (keyword) or the fused
+    /// score in [0, 1] (hybrid), times any ranking signals.
     #[getter]
     fn score(&self) -> f32 {
         self.score
     }
-    /// `{"memory": {...}, "score": ...}`.
+    /// With `explain=True`: `{"semantic": {"rank", "score"}, "keyword": {...},
+    /// "base_score", "recency", "boost"}` (legs that missed the hit are absent).
+    #[getter]
+    fn explain<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        self.explain.as_ref().map(|e| to_py(py, e)).transpose()
+    }
+    /// `{"memory": {...}, "score": ..., "explain": ...}`.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
         d.set_item("memory", self.memory.get().to_dict(py)?)?;
         d.set_item("score", self.score)?;
+        d.set_item("explain", self.explain(py)?)?;
         Ok(d)
     }
     fn __repr__(&self) -> String {

@@ -4,7 +4,7 @@ use std::{fmt, path::PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, Result};
+use crate::{text::Analyzer, Error, Result};
 
 mod specs;
 
@@ -40,6 +40,10 @@ pub struct Config {
     /// Off by default: opening then fails with a `NotFound` error that says how to
     /// install it (`omnex model install`).
     pub install_model: bool,
+    /// How memory content is split into terms for keyword search: `english` (default:
+    /// stop words removed, words stemmed) or `simple` (lower-cased words, for any
+    /// language). Changing it re-indexes the memories' text when Omnex next opens.
+    pub analyzer: Analyzer,
     /// Model name sent to an OpenAI-compatible server.
     pub embedder_model: Option<String>,
     /// API key for an OpenAI-compatible server (else `OPENAI_API_KEY`).
@@ -65,6 +69,7 @@ impl Default for Config {
             cache: CacheSpec::Memory,
             model_dir: None,
             install_model: false,
+            analyzer: Analyzer::English,
             embedder_model: None,
             embedder_api_key: None,
             embedder_dimension: None,
@@ -85,6 +90,7 @@ impl fmt::Debug for Config {
             .field("cache", &self.cache)
             .field("model_dir", &self.model_dir)
             .field("install_model", &self.install_model)
+            .field("analyzer", &self.analyzer)
             .field("embedder_model", &self.embedder_model)
             .field("embedder_dimension", &self.embedder_dimension)
             .finish_non_exhaustive()
@@ -120,8 +126,8 @@ impl Config {
 
     /// Defaults overridden by `OMNEX_DATA_DIR`, `OMNEX_STORE`, `OMNEX_INDEX`,
     /// `OMNEX_EMBEDDER`, `OMNEX_CACHE`, `OMNEX_MODEL_DIR`, `OMNEX_EMBEDDER_MODEL`,
-    /// `OMNEX_EMBEDDER_API_KEY`, `OMNEX_EMBEDDER_DIMENSION`, `OMNEX_SWEEP_INTERVAL_SECS`,
-    /// `OMNEX_INDEX_SYNC_INTERVAL_MS`.
+    /// `OMNEX_EMBEDDER_API_KEY`, `OMNEX_EMBEDDER_DIMENSION`, `OMNEX_ANALYZER`,
+    /// `OMNEX_SWEEP_INTERVAL_SECS`, `OMNEX_INDEX_SYNC_INTERVAL_MS`.
     pub fn from_env() -> Result<Self> {
         let mut c = Self::default();
         c.apply_env()?;
@@ -159,6 +165,9 @@ impl Config {
             self.embedder_dimension = Some(v.parse().map_err(|_| {
                 Error::invalid_input("OMNEX_EMBEDDER_DIMENSION", format!("{v:?} is not a number"))
             })?);
+        }
+        if let Some(v) = var("OMNEX_ANALYZER") {
+            self.analyzer = v.parse()?;
         }
         let number = |name: &'static str, v: String| {
             v.parse::<u64>()

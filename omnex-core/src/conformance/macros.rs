@@ -41,7 +41,9 @@ macro_rules! store_conformance {
             memory_batch_roundtrip, memory_upsert_replaces, memory_delete_counts,
             memory_filter_by_scope, memory_filter_by_metadata, memory_list_pages_no_gaps,
             memory_expired_invisible, change_log_records_writes, change_log_prune_resets,
-            scan_index_entries_pages, meta_roundtrip, invalid_cursor_is_invalid_input);
+            scan_index_entries_pages, meta_roundtrip, invalid_cursor_is_invalid_input,
+            text_rare_term_first, text_filter_is_prefilter, text_never_stale,
+            text_unicode_and_bm25_order);
     };
 }
 

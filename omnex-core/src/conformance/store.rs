@@ -8,7 +8,7 @@ use super::{unique_namespace, Rng};
 use crate::{
     model::{
         now, Context, Filter, ListContexts, ListMemories, Memory, MemoryId, Metadata, Precondition,
-        Scope,
+        Scope, TextQuery,
     },
     store::Store,
     ErrorKind,
@@ -594,4 +594,189 @@ pub async fn invalid_cursor_is_invalid_input(s: &dyn Store) {
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{bad}");
     }
+}
+
+// ---- Full-text search ------------------------------------------------------------
+
+/// Full-text search with the store's analyzer, as the facade runs it.
+async fn text_search(s: &dyn Store, query: &str, filter: Filter, k: usize) -> Vec<MemoryId> {
+    let terms = s.text_analyzer().query_terms(query);
+    assert!(!terms.is_empty(), "{query:?} has no terms");
+    let hits = s
+        .search_text(&TextQuery {
+            terms,
+            k,
+            filter,
+            now: now(),
+        })
+        .await
+        .unwrap();
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score, "not best first: {hits:?}");
+    }
+    assert!(hits.iter().all(|h| h.score.is_finite() && h.score > 0.0));
+    hits.into_iter().map(|h| h.id).collect()
+}
+
+/// Memories about everyday things, and one holding a rare term.
+fn corpus(scope: &Scope, rng: &mut Rng) -> (Vec<Memory>, Memory) {
+    let common: Vec<Memory> = [
+        "The weekly team meeting moved to Tuesday morning",
+        "Alice likes green tea and short meetings",
+        "The project deadline is the end of the month",
+        "Bob drives to the office on rainy days",
+        "Lunch with the design team on Friday",
+        "The office coffee machine is broken again",
+    ]
+    .iter()
+    .map(|t| memory(scope.clone(), t, rng))
+    .collect();
+    let rare = memory(
+        scope.clone(),
+        "The Xylophagous beetle report for the team is in folder QX-7781",
+        rng,
+    );
+    (common, rare)
+}
+
+/// An exact rare term finds its memory first, among memories sharing common words;
+/// stemming matches other forms of a word.
+pub async fn text_rare_term_first(s: &dyn Store) {
+    let mut rng = Rng::new(20);
+    let scope = Scope::namespace(unique_namespace());
+    let (common, rare) = corpus(&scope, &mut rng);
+    let mut all = common.clone();
+    all.push(rare.clone());
+    s.put_memories(&all).await.unwrap();
+    let filter = Filter::default().with_namespace(&scope.namespace);
+    let found = text_search(s, "team report QX-7781", filter.clone(), 10).await;
+    assert_eq!(found.first(), Some(&rare.id), "{found:?}");
+    let found = text_search(s, "xylophagous", filter.clone(), 10).await;
+    assert_eq!(found, vec![rare.id]);
+    // "meetings" and "meeting" share a stem under the default (English) analyzer.
+    let found = text_search(s, "meeting", filter.clone(), 10).await;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&common[0].id) && found.contains(&common[1].id));
+    // No memory holds the term: nothing, not an error.
+    let found = text_search(s, "zeppelin", filter, 10).await;
+    assert!(found.is_empty());
+}
+
+/// The filter applies inside the search: scope and metadata hold, and `k` is filled
+/// from the memories that pass even when better matches fail it.
+pub async fn text_filter_is_prefilter(s: &dyn Store) {
+    let mut rng = Rng::new(21);
+    let ns = unique_namespace();
+    let mut batch = Vec::new();
+    for i in 0..30 {
+        let user = if i % 10 == 0 { "rare-user" } else { "other" };
+        // The other users' memories repeat the term: they rank higher by BM25.
+        let text = if user == "other" {
+            "quokka quokka quokka sighting"
+        } else {
+            "a quokka sighting in a long note about many other unrelated things today"
+        };
+        let mut m = memory(Scope::namespace(&ns).with_user(user), text, &mut rng);
+        m.metadata.insert("n".into(), json!(i % 2));
+        batch.push(m);
+    }
+    s.put_memories(&batch).await.unwrap();
+    let only = |user: &str| Filter::default().with_namespace(&ns).with_user(user);
+    let found = text_search(s, "quokka", only("rare-user"), 3).await;
+    let expect: BTreeSet<MemoryId> = batch
+        .iter()
+        .filter(|m| m.scope.user_id.as_deref() == Some("rare-user"))
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(found.iter().copied().collect::<BTreeSet<_>>(), expect);
+    let odd = only("other").with_metadata("n", json!(1));
+    let found = text_search(s, "quokka", odd, 100).await;
+    let expect: BTreeSet<MemoryId> = batch
+        .iter()
+        .filter(|m| m.scope.user_id.as_deref() == Some("other") && m.metadata["n"] == json!(1))
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(found.iter().copied().collect::<BTreeSet<_>>(), expect);
+    assert!(text_search(s, "quokka", only("nobody"), 10)
+        .await
+        .is_empty());
+}
+
+/// An updated memory is found by its new text and never by its old text; deleted,
+/// expired and purged memories are never found.
+pub async fn text_never_stale(s: &dyn Store) {
+    let mut rng = Rng::new(22);
+    let ns = unique_namespace();
+    let filter = Filter::default().with_namespace(&ns);
+    let mut m = memory(Scope::namespace(&ns), "the wombat burrow", &mut rng);
+    let other = memory(Scope::namespace(&ns), "a wombat elsewhere", &mut rng);
+    s.put_memories(&[m.clone(), other.clone()]).await.unwrap();
+    assert!(text_search(s, "burrow", filter.clone(), 10).await == vec![m.id]);
+    m.content = "the platypus pond".into();
+    s.put_memories(std::slice::from_ref(&m)).await.unwrap();
+    assert!(text_search(s, "burrow", filter.clone(), 10)
+        .await
+        .is_empty());
+    assert_eq!(
+        text_search(s, "wombat", filter.clone(), 10).await,
+        vec![other.id]
+    );
+    assert_eq!(
+        text_search(s, "platypus", filter.clone(), 10).await,
+        vec![m.id]
+    );
+    s.delete_memories(&[m.id]).await.unwrap();
+    assert!(text_search(s, "platypus", filter.clone(), 10)
+        .await
+        .is_empty());
+
+    let mut gone = memory(Scope::namespace(&ns), "an expired echidna", &mut rng);
+    gone.expires_at = Some(now() - chrono::TimeDelta::seconds(1));
+    s.put_memories(std::slice::from_ref(&gone)).await.unwrap();
+    assert!(text_search(s, "echidna", filter.clone(), 10)
+        .await
+        .is_empty());
+    s.purge_expired(now()).await.unwrap();
+    assert!(text_search(s, "echidna", filter.clone(), 10)
+        .await
+        .is_empty());
+    // Writing the same id again after a purge indexes it afresh.
+    gone.expires_at = None;
+    s.put_memories(std::slice::from_ref(&gone)).await.unwrap();
+    assert_eq!(text_search(s, "echidna", filter, 10).await, vec![gone.id]);
+}
+
+/// Unicode text is indexed and found; a word repeated more often ranks higher, a
+/// longer memory with the word once ranks lower (BM25's frequency and length terms).
+pub async fn text_unicode_and_bm25_order(s: &dyn Store) {
+    let mut rng = Rng::new(23);
+    let ns = unique_namespace();
+    let filter = Filter::default().with_namespace(&ns);
+    let batch = vec![
+        memory(
+            Scope::namespace(&ns),
+            "Café in Zürich: größte Tasse",
+            &mut rng,
+        ),
+        memory(Scope::namespace(&ns), "東京 タワー の 夜景", &mut rng),
+        memory(Scope::namespace(&ns), "kestrel kestrel kestrel", &mut rng),
+        memory(
+            Scope::namespace(&ns),
+            "a kestrel among many other birds seen over the hills and fields this morning",
+            &mut rng,
+        ),
+    ];
+    s.put_memories(&batch).await.unwrap();
+    assert_eq!(
+        text_search(s, "zürich", filter.clone(), 10).await,
+        vec![batch[0].id]
+    );
+    assert_eq!(
+        text_search(s, "タワー", filter.clone(), 10).await,
+        vec![batch[1].id]
+    );
+    assert_eq!(
+        text_search(s, "kestrel", filter, 10).await,
+        vec![batch[2].id, batch[3].id]
+    );
 }

@@ -284,24 +284,102 @@ pub struct ListMemories {
     pub include_embedding: bool,
 }
 
-/// A semantic search over memories.
+/// How a search ranks memories.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum SearchMode {
+    /// By meaning: cosine similarity of embeddings. Needs an embedder or a query vector.
+    Semantic,
+    /// By words: BM25 full-text ranking of the query's terms. Needs no embedder.
+    Keyword,
+    /// Both, fused by reciprocal rank. The default when a query text and an
+    /// embedder (or a query vector) are both at hand.
+    Hybrid,
+}
+
+impl SearchMode {
+    /// The wire name (`semantic`, `keyword`, `hybrid`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Semantic => "semantic",
+            Self::Keyword => "keyword",
+            Self::Hybrid => "hybrid",
+        }
+    }
+}
+
+impl std::fmt::Display for SearchMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for SearchMode {
+    type Err = crate::Error;
+    fn from_str(s: &str) -> crate::Result<Self> {
+        [Self::Semantic, Self::Keyword, Self::Hybrid]
+            .into_iter()
+            .find(|m| m.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                crate::Error::invalid_input(
+                    "mode",
+                    format!("unknown mode {s:?}: use semantic, keyword or hybrid"),
+                )
+            })
+    }
+}
+
+/// A search over memories: by meaning, by words, or both.
+///
+/// `mode` picks the ranking (see [`SearchMode`]); left out, it is `hybrid` when there
+/// is a query text and an embedder or a `vector`, `keyword` for a query text with no
+/// embedder, and `semantic` for a vector alone. `query` and `vector` together search
+/// by words with `query` and by meaning with the caller's `vector`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct SearchRequest {
-    /// The query text (embedded with the configured embedder).
+    /// The query text: embedded for the semantic leg, analyzed into terms for the keyword leg.
     #[serde(default)]
     pub query: Option<String>,
-    /// A query vector, instead of `query`.
+    /// A query vector for the semantic leg, instead of embedding `query`.
     #[serde(default)]
     pub vector: Option<Vec<f32>>,
+    /// `semantic`, `keyword` or `hybrid` (default: see above).
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
     /// How many hits (default 10, at most 100).
     #[serde(default)]
     pub limit: Option<usize>,
-    /// Which memories may be returned.
+    /// Which memories may be returned (applied inside every leg).
     #[serde(default)]
     pub filter: Filter,
-    /// Drop hits scoring below this cosine similarity.
+    /// Drop hits whose final `score` is below this: a cosine similarity in `semantic`
+    /// mode (-1 to 1), a BM25 score in `keyword` mode (0 and up), a fused score in
+    /// `hybrid` mode (0 to 1). Applied after the ranking signals.
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 60):
+    /// larger values flatten the difference between top and lower ranks.
+    #[serde(default)]
+    pub rrf_k: Option<f32>,
+    /// Weight of the semantic leg in the fusion (default 1).
+    #[serde(default)]
+    pub semantic_weight: Option<f32>,
+    /// Weight of the keyword leg in the fusion (default 1).
+    #[serde(default)]
+    pub keyword_weight: Option<f32>,
+    /// Decay older memories: a memory last updated one half-life ago (`"30d"`,
+    /// `"12h"`, `"90m"`, `"3600s"`, `"2w"`) scores half as much. Off by default.
+    #[serde(default)]
+    pub recency_half_life: Option<String>,
+    /// Boost by a numeric metadata field (for example `"importance"`): the score is
+    /// multiplied by `1 + value` (negative values count as 0, a missing or
+    /// non-numeric field as 0). Off by default.
+    #[serde(default)]
+    pub boost_field: Option<String>,
+    /// Return, with each hit, its rank and score in each leg and the signals applied.
+    #[serde(default)]
+    pub explain: bool,
     /// Return each hit's embedding (off by default: it is large and rarely needed).
     #[serde(default)]
     pub include_embedding: bool,
@@ -322,6 +400,16 @@ impl SearchRequest {
             ..Self::default()
         }
     }
+    /// Sets the mode.
+    pub fn with_mode(mut self, mode: SearchMode) -> Self {
+        self.mode = Some(mode);
+        self
+    }
+    /// Sets the query vector (with a query text: hybrid with the caller's vector).
+    pub fn with_vector(mut self, vector: Vec<f32>) -> Self {
+        self.vector = Some(vector);
+        self
+    }
     /// Sets the number of hits.
     pub fn with_limit(mut self, limit: usize) -> Self {
         self.limit = Some(limit);
@@ -337,6 +425,21 @@ impl SearchRequest {
         self.min_score = Some(min_score);
         self
     }
+    /// Sets the recency half-life (`"30d"`).
+    pub fn with_recency_half_life(mut self, half_life: impl Into<String>) -> Self {
+        self.recency_half_life = Some(half_life.into());
+        self
+    }
+    /// Boosts by a numeric metadata field.
+    pub fn with_boost_field(mut self, field: impl Into<String>) -> Self {
+        self.boost_field = Some(field.into());
+        self
+    }
+    /// Returns each hit's ranks and scores per leg.
+    pub fn with_explain(mut self) -> Self {
+        self.explain = true;
+        self
+    }
     /// Returns each hit's embedding too.
     pub fn with_embeddings(mut self) -> Self {
         self.include_embedding = true;
@@ -344,14 +447,49 @@ impl SearchRequest {
     }
 }
 
-/// A search result: a memory and its cosine similarity to the query.
+/// Where a hit stood in one leg of a search.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LegRank {
+    /// 1 for the leg's best hit.
+    pub rank: usize,
+    /// The leg's own score: cosine similarity (semantic) or BM25 (keyword).
+    pub score: f32,
+}
+
+/// Why a hit scored what it did (`explain: true`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Explanation {
+    /// Its place in the semantic leg, if that leg found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<LegRank>,
+    /// Its place in the keyword leg, if that leg found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<LegRank>,
+    /// The score before the ranking signals.
+    pub base_score: f32,
+    /// The recency factor applied (with `recency_half_life`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recency: Option<f32>,
+    /// The boost factor applied (with `boost_field`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub boost: Option<f32>,
+}
+
+/// A search result: a memory and its score, higher is better.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SearchHit {
     /// The memory.
     pub memory: Memory,
-    /// Cosine similarity in [-1, 1], higher is closer.
+    /// Semantic: cosine similarity in [-1, 1]. Keyword: BM25, 0 and up. Hybrid: the
+    /// fused reciprocal-rank score scaled to [0, 1] (1 = first in every leg).
+    /// Ranking signals multiply it.
     pub score: f32,
+    /// Ranks and scores per leg, with `explain: true`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Explanation>,
 }
 
 /// What a vector index stores of a memory.
@@ -398,7 +536,20 @@ impl VectorQuery {
     }
 }
 
-/// An index hit: a memory id and its cosine similarity.
+/// A full-text search inside a store: analyzed query terms, any of which may match.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TextQuery {
+    /// Distinct query terms, analyzed with the store's analyzer (never empty).
+    pub terms: Vec<String>,
+    /// How many hits.
+    pub k: usize,
+    /// Pre-filter applied inside the search.
+    pub filter: Filter,
+    /// Items expiring at or before this instant are excluded.
+    pub now: Timestamp,
+}
+
+/// An index hit: a memory id and its score (cosine similarity, or BM25 for full text).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Hit {
     /// The memory id.

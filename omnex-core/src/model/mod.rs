@@ -10,8 +10,9 @@ pub use context::{Context, ListContexts, Precondition, PutContext};
 pub use filter::{Filter, FilterFields};
 pub use id::MemoryId;
 pub use memory::{
-    Change, ChangeFeed, Hit, IndexEntry, ListMemories, Memory, MemoryUpdate, NewMemory, Scope,
-    ScopeArgs, SearchHit, SearchRequest, VectorQuery, DEFAULT_NAMESPACE,
+    Change, ChangeFeed, Explanation, Hit, IndexEntry, LegRank, ListMemories, Memory, MemoryUpdate,
+    NewMemory, Scope, ScopeArgs, SearchHit, SearchMode, SearchRequest, TextQuery, VectorQuery,
+    DEFAULT_NAMESPACE,
 };
 pub use page::Page;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

@@ -47,6 +47,11 @@ impl OmnexBuilder {
         self.cache = Some(cache);
         self
     }
+    /// How memory content is split into terms for keyword search (default English).
+    pub fn analyzer(mut self, analyzer: crate::text::Analyzer) -> Self {
+        self.config.analyzer = analyzer;
+        self
+    }
     /// The vector dimension, when there is neither an embedder nor an index to tell it.
     pub fn dimension(mut self, dimension: usize) -> Self {
         self.dimension = Some(dimension);
@@ -73,6 +78,7 @@ impl OmnexBuilder {
                 )
             })?;
         check_model(&*store, self.embedder.as_deref(), dimension).await?;
+        store.set_text_analyzer(self.config.analyzer).await?;
         let index = match self.index {
             Some(i) => i,
             None => {

@@ -9,7 +9,7 @@ use axum::{
 use omnex_core::{
     model::{
         Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, ScopeArgs,
-        SearchHit, SearchRequest,
+        SearchHit, SearchMode, SearchRequest,
     },
     validate, Omnex,
 };
@@ -93,16 +93,24 @@ pub(crate) struct BatchResponse {
     pub items: Vec<Memory>,
 }
 
-/// The body of `POST /memories/search`: a `query` text or a `vector`, and a scope.
+/// The body of `POST /memories/search`: a `query` text, a `vector` or both, a mode,
+/// and a scope.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SearchBody {
-    /// The text to search for (embedded with the server's embedder).
+    /// The text to search for: embedded for the semantic leg (unless `vector` is
+    /// given), analyzed into terms for the keyword leg.
     #[serde(default)]
     pub query: Option<String>,
-    /// A query vector of the index dimension, instead of `query`.
+    /// A query vector of the index dimension for the semantic leg. With `query`,
+    /// a hybrid search with the caller's vector.
     #[serde(default)]
     pub vector: Option<Vec<f32>>,
+    /// `semantic`, `keyword` or `hybrid`. Default: `hybrid` for a query text when the
+    /// server has an embedder or a `vector` is given, `keyword` for a query text
+    /// without an embedder, `semantic` for a vector alone.
+    #[serde(default)]
+    pub mode: Option<SearchMode>,
     /// How many hits, 1–100 (default 10).
     #[serde(default)]
     pub limit: Option<usize>,
@@ -122,9 +130,31 @@ pub(crate) struct SearchBody {
     #[serde(default)]
     #[schema(value_type = Object)]
     pub filter: Metadata,
-    /// Drop hits whose cosine similarity is below this (-1 to 1).
+    /// Drop hits whose final `score` is below this: cosine similarity (-1 to 1) in
+    /// `semantic` mode, BM25 (0 and up) in `keyword` mode, the fused score (0 to 1) in
+    /// `hybrid` mode.
     #[serde(default)]
     pub min_score: Option<f32>,
+    /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 60).
+    #[serde(default)]
+    pub rrf_k: Option<f32>,
+    /// Weight of the semantic leg in the fusion (default 1).
+    #[serde(default)]
+    pub semantic_weight: Option<f32>,
+    /// Weight of the keyword leg in the fusion (default 1).
+    #[serde(default)]
+    pub keyword_weight: Option<f32>,
+    /// Decay older memories: one half-life (`"30d"`, `"12h"`, `"90m"`, `"2w"`) since
+    /// its last update halves a memory's score. Off by default.
+    #[serde(default)]
+    pub recency_half_life: Option<String>,
+    /// Multiply each score by `1 + value` of this numeric metadata field (for example
+    /// `"importance"`; missing or negative counts as 0). Off by default.
+    #[serde(default)]
+    pub boost_field: Option<String>,
+    /// Return with each hit its rank and score in each leg and the signals applied.
+    #[serde(default)]
+    pub explain: bool,
     /// Include each hit's `embedding` (off by default: 384 floats per memory).
     #[serde(default)]
     pub include_embedding: bool,
@@ -133,7 +163,7 @@ pub(crate) struct SearchBody {
 /// Search hits, best first.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SearchResponse {
-    /// Each memory with its cosine similarity to the query.
+    /// Each memory with its score (see `SearchHit.score`).
     pub hits: Vec<SearchHit>,
 }
 
@@ -319,7 +349,8 @@ pub(crate) async fn list_memories(
     Ok(Json(page))
 }
 
-/// Semantic search: the memories closest in meaning to `query` (or `vector`), best first.
+/// Search memories by meaning, by words, or both (hybrid, the default with an
+/// embedder), best first.
 #[utoipa::path(
     post, path = "/api/v1/memories/search", tag = "memories", request_body = SearchBody,
     responses(
@@ -343,6 +374,13 @@ pub(crate) async fn search(
                 ..scope.into_filter()
             },
             min_score: body.min_score,
+            mode: body.mode,
+            rrf_k: body.rrf_k,
+            semantic_weight: body.semantic_weight,
+            keyword_weight: body.keyword_weight,
+            recency_half_life: body.recency_half_life,
+            boost_field: body.boost_field,
+            explain: body.explain,
             include_embedding: body.include_embedding,
         })
         .await?;

@@ -2,9 +2,10 @@
 
 import builtins
 import datetime
-from typing import Any, AsyncIterator, Iterator, Optional, Sequence, Union, final
+from typing import Any, AsyncIterator, Iterator, Literal, Optional, Sequence, Union, final
 
 _JSON = Any
+_SearchMode = Literal["semantic", "keyword", "hybrid"]
 __version__: str
 
 class OmnexError(Exception):
@@ -71,12 +72,15 @@ class Context:
 
 @final
 class SearchHit:
-    """A memory and its cosine similarity to the query."""
+    """A memory and its score: cosine similarity (semantic), BM25 (keyword) or the
+    fused score in [0, 1] (hybrid), times any ranking signals."""
 
     @property
     def memory(self) -> Memory: ...
     @property
     def score(self) -> float: ...
+    @property
+    def explain(self) -> Optional[dict[str, Any]]: ...
     def to_dict(self) -> dict[str, Any]: ...
 
 @final
@@ -162,6 +166,7 @@ class Memories:
         query: Optional[str] = None,
         *,
         vector: Optional[Sequence[float]] = None,
+        mode: Optional[_SearchMode] = None,
         limit: Optional[int] = None,
         namespace: Optional[str] = None,
         user_id: Optional[str] = None,
@@ -169,6 +174,12 @@ class Memories:
         session_id: Optional[str] = None,
         filter: Optional[dict[str, _JSON]] = None,
         min_score: Optional[float] = None,
+        rrf_k: Optional[float] = None,
+        semantic_weight: Optional[float] = None,
+        keyword_weight: Optional[float] = None,
+        recency_half_life: Optional[str] = None,
+        boost_field: Optional[str] = None,
+        explain: bool = False,
         include_embedding: bool = False,
     ) -> builtins.list[SearchHit]: ...
 
@@ -281,6 +292,7 @@ class AsyncMemories:
         query: Optional[str] = None,
         *,
         vector: Optional[Sequence[float]] = None,
+        mode: Optional[_SearchMode] = None,
         limit: Optional[int] = None,
         namespace: Optional[str] = None,
         user_id: Optional[str] = None,
@@ -288,6 +300,12 @@ class AsyncMemories:
         session_id: Optional[str] = None,
         filter: Optional[dict[str, _JSON]] = None,
         min_score: Optional[float] = None,
+        rrf_k: Optional[float] = None,
+        semantic_weight: Optional[float] = None,
+        keyword_weight: Optional[float] = None,
+        recency_half_life: Optional[str] = None,
+        boost_field: Optional[str] = None,
+        explain: bool = False,
         include_embedding: bool = False,
     ) -> builtins.list[SearchHit]: ...
 

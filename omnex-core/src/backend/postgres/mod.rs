@@ -7,8 +7,11 @@
 //! (for example `sslmode`, `application_name`).
 
 mod store;
+mod text;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use parking_lot::{Mutex, RwLock};
 
 use sqlx::{
     error::BoxDynError,
@@ -17,10 +20,17 @@ use sqlx::{
     PgPool,
 };
 
-use crate::{Error, Result};
+use crate::{text::Analyzer, Error, Result};
 
 /// Schema migrations, embedded in the binary: (version, description, SQL).
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "init", include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "init", include_str!("migrations/0001_init.sql")),
+    (
+        2,
+        "full_text",
+        include_str!("migrations/0002_full_text.sql"),
+    ),
+];
 
 /// The embedded migrations as a source for sqlx's migrator (which records them in
 /// `_sqlx_migrations` and serializes concurrent runs with an advisory lock).
@@ -191,6 +201,10 @@ pub(crate) fn ignore_duplicate<T>(e: sqlx::Error, ok: T) -> std::result::Result<
 pub struct PostgresStore {
     pool: PgPool,
     target: PgTarget,
+    /// How content becomes full-text terms (shared by the clones of this store).
+    analyzer: Arc<RwLock<Analyzer>>,
+    /// Corpus size and mean length for BM25, counted now and then.
+    stats: Arc<Mutex<Option<text::CorpusStats>>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -218,7 +232,12 @@ impl PostgresStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let target = PgTarget::parse(url)?;
         let pool = target.pool("postgres", &[]).await?;
-        Ok(Self { pool, target })
+        Ok(Self {
+            pool,
+            target,
+            analyzer: Arc::default(),
+            stats: Arc::default(),
+        })
     }
 
     /// Applies pending migrations (concurrent callers wait on an advisory lock) and

@@ -4,14 +4,15 @@ use async_trait::async_trait;
 use sqlx::{postgres::PgRow, types::Json, PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{push_filter, PostgresStore};
+use super::{push_filter, text, PostgresStore};
 use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, Change,
-        ChangeFeed, Context, FilterFields, IndexEntry, ListContexts, ListMemories, Memory,
-        MemoryId, Metadata, Page, Precondition, Scope, Timestamp,
+        ChangeFeed, Context, FilterFields, Hit, IndexEntry, ListContexts, ListMemories, Memory,
+        MemoryId, Metadata, Page, Precondition, Scope, TextQuery, Timestamp,
     },
     store::{check_precondition, Purged, Store},
+    text::Analyzer,
     validate, vector as vector_bytes, Error, Result,
 };
 
@@ -230,7 +231,13 @@ impl Store for PostgresStore {
         let mut created = Vec::with_capacity(batch.len());
         let mut updated = Vec::with_capacity(batch.len());
         let mut expires = Vec::with_capacity(batch.len());
+        let mut terms = Vec::with_capacity(batch.len());
+        let mut terms_lens = Vec::with_capacity(batch.len());
+        let analyzer = self.analyzer();
         for m in batch {
+            let (t, n) = text::tsvector(analyzer, &m.content);
+            terms.push(t);
+            terms_lens.push(n);
             ids.push(m.id.0);
             namespaces.push(m.scope.namespace.as_str());
             users.push(m.scope.user_id.as_deref());
@@ -245,16 +252,22 @@ impl Store for PostgresStore {
         }
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         sqlx::query(&format!(
-            "INSERT INTO memories ({MEMORY_COLUMNS}) \
-             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                                  $6::text[], $7::jsonb[], $8::bytea[], $9::timestamptz[], \
-                                  $10::timestamptz[], $11::timestamptz[]) \
+            "INSERT INTO memories ({MEMORY_COLUMNS}, terms, terms_len) \
+             SELECT u.id, u.namespace, u.user_id, u.agent_id, u.session_id, u.content, \
+                    u.metadata, u.embedding, u.created_at, u.updated_at, u.expires_at, \
+                    u.terms::tsvector, u.terms_len \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::text[], $7::jsonb[], $8::bytea[], $9::timestamptz[], \
+                         $10::timestamptz[], $11::timestamptz[], $12::text[], $13::int4[]) \
+                  AS u(id, namespace, user_id, agent_id, session_id, content, metadata, \
+                       embedding, created_at, updated_at, expires_at, terms, terms_len) \
              ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, \
              user_id = excluded.user_id, agent_id = excluded.agent_id, \
              session_id = excluded.session_id, content = excluded.content, \
              metadata = excluded.metadata, embedding = excluded.embedding, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
-             expires_at = excluded.expires_at"
+             expires_at = excluded.expires_at, terms = excluded.terms, \
+             terms_len = excluded.terms_len"
         ))
         .bind(&ids)
         .bind(&namespaces)
@@ -267,6 +280,8 @@ impl Store for PostgresStore {
         .bind(&created)
         .bind(&updated)
         .bind(&expires)
+        .bind(&terms)
+        .bind(&terms_lens)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -463,6 +478,18 @@ impl Store for PostgresStore {
             contexts,
             memories: ids.into_iter().map(MemoryId).collect(),
         })
+    }
+
+    async fn search_text(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        self.text_search(q).await
+    }
+
+    fn text_analyzer(&self) -> Analyzer {
+        self.analyzer()
+    }
+
+    async fn set_text_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+        self.use_analyzer(analyzer).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {

@@ -2,24 +2,32 @@
 
 mod rows;
 mod store;
+mod text;
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
+
+use parking_lot::RwLock;
 
 use sqlx::{
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
     ConnectOptions, Connection, SqliteConnection, SqlitePool,
 };
 
-use crate::{Error, Result};
+use crate::{text::Analyzer, Error, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_full_text.sql")),
+];
 
 /// The SQLite store. Several processes may open the same file at once.
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
+    /// How content becomes full-text terms (shared by the clones of this store).
+    analyzer: Arc<RwLock<Analyzer>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -112,6 +120,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             location: location.to_owned(),
+            analyzer: Arc::default(),
         })
     }
 }

@@ -9,15 +9,16 @@ use super::{
         context_from_row, index_entry_from_row, json_text, memory_from_row, CONTEXT_COLUMNS,
         MEMORY_COLUMNS,
     },
-    SqliteStore,
+    text, SqliteStore,
 };
 use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
-        ChangeFeed, Context, Filter, IndexEntry, ListContexts, ListMemories, Memory, MemoryId,
-        Page, Precondition, Timestamp,
+        ChangeFeed, Context, Filter, Hit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId,
+        Page, Precondition, TextQuery, Timestamp,
     },
     store::{check_precondition, Purged, Store},
+    text::Analyzer,
     validate, vector as vector_bytes, Result,
 };
 
@@ -39,7 +40,7 @@ async fn log_change(
 }
 
 /// Appends `AND <filter>` conditions on the memories table.
-fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &Filter, now_us: i64) {
+pub(super) fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &Filter, now_us: i64) {
     qb.push(" AND (expires_at IS NULL OR expires_at > ")
         .push_bind(now_us)
         .push(")");
@@ -246,9 +247,28 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         let at = to_micros(now());
+        let analyzer = self.analyzer();
+        let mut next_doc = text::next_doc(&mut tx).await?;
         for m in batch {
+            // A replaced memory keeps its place in the full-text index, with new terms.
+            let old: Option<Option<i64>> =
+                sqlx::query_scalar("SELECT doc FROM memories WHERE id = ?")
+                    .bind(m.id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            let doc = match old.flatten() {
+                Some(doc) => {
+                    text::unindex(&mut tx, doc).await?;
+                    doc
+                }
+                None => {
+                    next_doc += 1;
+                    next_doc - 1
+                }
+            };
             sqlx::query(&format!(
-                "INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .bind(m.id.to_string())
             .bind(&m.scope.namespace)
@@ -261,9 +281,11 @@ impl Store for SqliteStore {
             .bind(to_micros(m.created_at))
             .bind(to_micros(m.updated_at))
             .bind(m.expires_at.map(to_micros))
+            .bind(doc)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
+            text::index(&mut tx, analyzer, doc, &m.content).await?;
             log_change(&mut tx, m.id, at).await?;
         }
         tx.commit().await.map_err(map_err)
@@ -304,13 +326,17 @@ impl Store for SqliteStore {
         let at = to_micros(now());
         let mut deleted = 0;
         for id in ids {
-            let done = sqlx::query("DELETE FROM memories WHERE id = ?")
-                .bind(id.to_string())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
-            if done.rows_affected() > 0 {
-                deleted += done.rows_affected();
+            let gone: Option<Option<i64>> =
+                sqlx::query_scalar("DELETE FROM memories WHERE id = ? RETURNING doc")
+                    .bind(id.to_string())
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+            if let Some(doc) = gone {
+                if let Some(doc) = doc {
+                    text::unindex(&mut tx, doc).await?;
+                }
+                deleted += 1;
                 log_change(&mut tx, id, at).await?;
             }
         }
@@ -454,15 +480,20 @@ impl Store for SqliteStore {
                 .await
                 .map_err(map_err)?
                 .rows_affected();
-        let ids: Vec<String> = sqlx::query_scalar(
-            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id",
+        let gone: Vec<(String, Option<i64>)> = sqlx::query_as(
+            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id, doc",
         )
         .bind(now_us)
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        for id in &ids {
-            log_change(&mut tx, id, now_us).await?;
+        let mut ids = Vec::with_capacity(gone.len());
+        for (id, doc) in gone {
+            if let Some(doc) = doc {
+                text::unindex(&mut tx, doc).await?;
+            }
+            log_change(&mut tx, &id, now_us).await?;
+            ids.push(id);
         }
         tx.commit().await.map_err(map_err)?;
         let memories = ids
@@ -470,6 +501,18 @@ impl Store for SqliteStore {
             .map(|s| MemoryId::parse(s))
             .collect::<Result<Vec<_>>>()?;
         Ok(Purged { contexts, memories })
+    }
+
+    async fn search_text(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        self.text_search(q).await
+    }
+
+    fn text_analyzer(&self) -> Analyzer {
+        self.analyzer()
+    }
+
+    async fn set_text_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+        self.use_analyzer(analyzer).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {

@@ -1,0 +1,157 @@
+//! Full-text search for SQLite: an FTS5 index of analyzed terms, ranked by `bm25()`.
+//!
+//! `memory_text` is a contentless FTS5 table: it keeps the terms' postings and each
+//! document's length (what BM25 needs), not the text. Row `doc` of it belongs to the
+//! memory whose `doc` column holds that number. Every change to it happens in the
+//! transaction that changes the memory.
+
+use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
+
+use super::{map_err, store::push_filter, SqliteStore};
+use crate::{
+    model::{to_micros, Hit, MemoryId, TextQuery},
+    text::Analyzer,
+    Result,
+};
+
+/// The store-wide setting that records which analyzer made the index.
+const ANALYZER_KEY: &str = "text_analyzer";
+/// Memories indexed per transaction when (re)building the index.
+const REINDEX_BATCH: i64 = 1000;
+
+/// The next free `doc` number (the caller holds the write lock).
+pub(super) async fn next_doc(tx: &mut SqliteConnection) -> Result<i64> {
+    sqlx::query_scalar::<_, i64>("SELECT coalesce(max(doc), 0) + 1 FROM memories")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(map_err)
+}
+
+/// Indexes `content` as document `doc`.
+pub(super) async fn index(
+    tx: &mut SqliteConnection,
+    analyzer: Analyzer,
+    doc: i64,
+    content: &str,
+) -> Result<()> {
+    sqlx::query("INSERT INTO memory_text (rowid, terms) VALUES (?, ?)")
+        .bind(doc)
+        .bind(analyzer.document(content))
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+/// Removes document `doc` from the index.
+pub(super) async fn unindex(tx: &mut SqliteConnection, doc: i64) -> Result<()> {
+    sqlx::query("DELETE FROM memory_text WHERE rowid = ?")
+        .bind(doc)
+        .execute(&mut *tx)
+        .await
+        .map(|_| ())
+        .map_err(map_err)
+}
+
+impl SqliteStore {
+    pub(super) fn analyzer(&self) -> Analyzer {
+        *self.analyzer.read()
+    }
+
+    /// BM25 search: any of the terms, filter inside, best first.
+    pub(super) async fn text_search(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        if q.terms.is_empty() || q.k == 0 {
+            return Ok(Vec::new());
+        }
+        // Terms hold letters and digits only; quoting makes each a literal token.
+        let expr = q
+            .terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut qb = QueryBuilder::<Sqlite>::new(
+            "SELECT m.id AS id, bm25(memory_text) AS rank_score FROM memory_text \
+             JOIN memories m ON m.doc = memory_text.rowid WHERE memory_text MATCH ",
+        );
+        qb.push_bind(expr);
+        push_filter(&mut qb, &q.filter, to_micros(q.now));
+        qb.push(" ORDER BY rank_score, m.id LIMIT ")
+            .push_bind(i64::try_from(q.k).unwrap_or(i64::MAX));
+        let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        rows.iter()
+            .map(|row| {
+                let id: String = row.try_get("id").map_err(map_err)?;
+                let score: f64 = row.try_get("rank_score").map_err(map_err)?;
+                // FTS5's bm25() is negated so that smaller sorts first.
+                Ok(Hit {
+                    id: MemoryId::parse(&id)?,
+                    score: (-score) as f32,
+                })
+            })
+            .collect()
+    }
+
+    /// Makes `analyzer` the index's analyzer: re-indexes everything when the index was
+    /// made with another one, then indexes memories that have no `doc` yet (written
+    /// before the index existed).
+    pub(super) async fn use_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+        *self.analyzer.write() = analyzer;
+        let stored: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
+            .bind(ANALYZER_KEY)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_err)?;
+        if stored.as_deref() != Some(analyzer.as_str()) {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(map_err)?;
+            sqlx::query("INSERT INTO memory_text (memory_text) VALUES ('delete-all')")
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query("UPDATE memories SET doc = NULL WHERE doc IS NOT NULL")
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
+                .bind(ANALYZER_KEY)
+                .bind(analyzer.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            tx.commit().await.map_err(map_err)?;
+        }
+        loop {
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN IMMEDIATE")
+                .await
+                .map_err(map_err)?;
+            let rows = sqlx::query("SELECT id, content FROM memories WHERE doc IS NULL LIMIT ?")
+                .bind(REINDEX_BATCH)
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(map_err)?;
+            if rows.is_empty() {
+                return tx.commit().await.map_err(map_err);
+            }
+            let mut doc = next_doc(&mut tx).await?;
+            for row in &rows {
+                let id: String = row.try_get("id").map_err(map_err)?;
+                let content: String = row.try_get("content").map_err(map_err)?;
+                sqlx::query("UPDATE memories SET doc = ? WHERE id = ?")
+                    .bind(doc)
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(map_err)?;
+                index(&mut tx, analyzer, doc, &content).await?;
+                doc += 1;
+            }
+            tx.commit().await.map_err(map_err)?;
+        }
+    }
+}
