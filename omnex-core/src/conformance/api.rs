@@ -13,7 +13,7 @@ use super::unique_namespace;
 use crate::{
     error::Entity,
     model::{Filter, ListContexts, ListMemories, MemoryUpdate, NewMemory, PutContext, Scope},
-    model::{MemoryId, SearchRequest},
+    model::{MemoryId, SearchMode, SearchRequest},
     ErrorKind, OmnexApi,
 };
 
@@ -322,4 +322,272 @@ pub async fn invalid_input_names_the_field(api: &dyn OmnexApi) {
         .await
         .unwrap();
     assert!(left.items.is_empty(), "a refused batch writes nothing");
+}
+
+/// Memories that share everyday words, and one holding a rare code.
+async fn rare_code_corpus(api: &dyn OmnexApi, scope: &Scope) -> Vec<crate::model::Memory> {
+    api.add_memories(
+        [
+            "The delivery of the new office chairs is late again",
+            "Alice ordered a replacement keyboard for the office",
+            "Order confirmation emails go to the shared inbox",
+            "The shipment tracking page was down this morning",
+            "Customer order ZX-99812 was refunded after the damaged parcel",
+        ]
+        .iter()
+        .map(|t| NewMemory::new(*t).with_scope(scope.clone()))
+        .collect(),
+    )
+    .await
+    .unwrap()
+}
+
+/// An exact rare term (an order code) is found first by keyword search and by the
+/// default (hybrid) search, and `explain` tells each leg's rank.
+pub async fn keyword_and_hybrid_find_rare_terms(api: &dyn OmnexApi) {
+    let ns = unique_namespace();
+    let scope = Scope::namespace(&ns);
+    let added = rare_code_corpus(api, &scope).await;
+    let code = &added[4];
+    let in_ns = Filter::default().with_namespace(&ns);
+    let keyword = api
+        .search(
+            SearchRequest::query("ZX-99812")
+                .with_mode(SearchMode::Keyword)
+                .with_filter(in_ns.clone()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(keyword.len(), 1, "{keyword:?}");
+    assert_eq!(keyword[0].memory.id, code.id);
+    assert!(keyword[0].score > 0.0);
+    let hybrid = api
+        .search(
+            SearchRequest::query("what happened to order ZX-99812?")
+                .with_filter(in_ns.clone())
+                .with_explain(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(hybrid[0].memory.id, code.id, "{hybrid:?}");
+    let why = hybrid[0].explain.clone().expect("explain was asked for");
+    assert_eq!(why.keyword.map(|k| k.rank), Some(1));
+    assert!(why.semantic.is_some());
+    assert!(hybrid[0].score > 0.0 && hybrid[0].score <= 1.0);
+    for pair in hybrid.windows(2) {
+        assert!(pair[0].score >= pair[1].score);
+    }
+    // Without explain, no explanation travels.
+    let plain = api
+        .search(SearchRequest::query("ZX-99812").with_filter(in_ns.clone()))
+        .await
+        .unwrap();
+    assert!(plain.iter().all(|h| h.explain.is_none()));
+    // Semantic search alone still answers, by meaning.
+    let semantic = api
+        .search(
+            SearchRequest::query("a parcel arrived broken and the money was returned")
+                .with_mode(SearchMode::Semantic)
+                .with_filter(in_ns)
+                .with_limit(2),
+        )
+        .await
+        .unwrap();
+    assert_eq!(semantic[0].memory.id, code.id);
+}
+
+/// The filter holds inside both legs: another user's memory with the same rare term
+/// is never returned, in any mode.
+pub async fn hybrid_filters_hold_in_both_legs(api: &dyn OmnexApi) {
+    let ns = unique_namespace();
+    let user = |u: &str| Scope::namespace(&ns).with_user(u);
+    let added = api
+        .add_memories(vec![
+            NewMemory::new("The vault combination is Quasar-4410").with_scope(user("alice")),
+            NewMemory::new("Quasar-4410 Quasar-4410 is what Bob wrote down")
+                .with_scope(user("bob")),
+            NewMemory::new("Alice waters the plants on Sunday").with_scope(user("alice")),
+        ])
+        .await
+        .unwrap();
+    let alice = Filter::default().with_namespace(&ns).with_user("alice");
+    for mode in [
+        SearchMode::Semantic,
+        SearchMode::Keyword,
+        SearchMode::Hybrid,
+    ] {
+        let hits = api
+            .search(
+                SearchRequest::query("Quasar-4410")
+                    .with_mode(mode)
+                    .with_filter(alice.clone()),
+            )
+            .await
+            .unwrap();
+        assert!(!hits.is_empty(), "{mode}");
+        assert!(
+            hits.iter()
+                .all(|h| h.memory.scope.user_id.as_deref() == Some("alice")),
+            "{mode}: {hits:?}"
+        );
+        assert_eq!(hits[0].memory.id, added[0].id, "{mode}");
+    }
+}
+
+/// Odd queries get a clear answer or a clear error, never an internal one: only stop
+/// words, only punctuation, other scripts, a very long text; and mode rules.
+pub async fn odd_queries_answer_clearly(api: &dyn OmnexApi) {
+    let ns = unique_namespace();
+    let scope = Scope::namespace(&ns);
+    rare_code_corpus(api, &scope).await;
+    api.add_memory(NewMemory::new("東京タワーの夜景はきれい").with_scope(scope.clone()))
+        .await
+        .unwrap();
+    let in_ns = Filter::default().with_namespace(&ns);
+    let search = |req: SearchRequest| api.search(req.with_filter(in_ns.clone()));
+    // Nothing to match by words: keyword finds nothing, hybrid still ranks by meaning.
+    for q in ["what is the", "?!… -- ...", "   ¿¡   "] {
+        let hits = search(SearchRequest::query(q).with_mode(SearchMode::Keyword))
+            .await
+            .unwrap();
+        assert!(hits.is_empty(), "{q:?}: {hits:?}");
+        let hits = search(SearchRequest::query(q)).await.unwrap();
+        assert!(!hits.is_empty(), "{q:?}");
+        assert!(hits.iter().all(|h| h.explain.is_none()));
+    }
+    let hits =
+        search(SearchRequest::query("東京タワーの夜景はきれい").with_mode(SearchMode::Keyword))
+            .await
+            .unwrap();
+    assert_eq!(hits.len(), 1);
+    let long = "office order delivery ".repeat(2500);
+    let hits = search(SearchRequest::query(long.clone())).await.unwrap();
+    assert!(!hits.is_empty());
+    let too_long = "x".repeat(crate::validate::MAX_CONTENT_LEN + 1);
+    let err = search(SearchRequest::query(too_long)).await.unwrap_err();
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::InvalidInput, Some("query"))
+    );
+
+    let vector = api
+        .search(
+            SearchRequest::query("office")
+                .with_mode(SearchMode::Semantic)
+                .with_limit(1)
+                .with_embeddings(),
+        )
+        .await
+        .unwrap()[0]
+        .memory
+        .embedding
+        .clone();
+    let err = search(SearchRequest::vector(vector.clone()).with_mode(SearchMode::Keyword))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        (err.kind(), err.field()),
+        (ErrorKind::InvalidInput, Some("query"))
+    );
+    // A query and a vector: hybrid with the caller's vector.
+    let hits = search(
+        SearchRequest::query("ZX-99812")
+            .with_vector(vector)
+            .with_explain(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        hits[0]
+            .explain
+            .as_ref()
+            .and_then(|e| e.keyword)
+            .map(|k| k.rank),
+        Some(1)
+    );
+    let bad = [
+        (SearchRequest::query("x").with_min_score(1.5), "min_score"),
+        (
+            SearchRequest::query("x")
+                .with_mode(SearchMode::Keyword)
+                .with_min_score(-1.0),
+            "min_score",
+        ),
+        (
+            SearchRequest::query("x").with_recency_half_life("soon"),
+            "recency_half_life",
+        ),
+        (
+            SearchRequest::query("x").with_boost_field(""),
+            "boost_field",
+        ),
+        (
+            SearchRequest {
+                rrf_k: Some(-1.0),
+                ..SearchRequest::query("x")
+            },
+            "rrf_k",
+        ),
+        (
+            SearchRequest {
+                keyword_weight: Some(-2.0),
+                ..SearchRequest::query("x")
+            },
+            "keyword_weight",
+        ),
+    ];
+    for (req, field) in bad {
+        let err = search(req).await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.field()),
+            (ErrorKind::InvalidInput, Some(field))
+        );
+    }
+}
+
+/// Ranking signals: a numeric metadata field boosts, and a short half-life lets a
+/// newer memory overtake an older one that matches better.
+pub async fn ranking_signals_reorder(api: &dyn OmnexApi) {
+    let ns = unique_namespace();
+    let scope = Scope::namespace(&ns);
+    let older = api
+        .add_memory(
+            NewMemory::new("lighthouse keeper lighthouse keeper lighthouse")
+                .with_scope(scope.clone())
+                .with_metadata("importance", json!(0)),
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let newer = api
+        .add_memory(
+            NewMemory::new("a note about the lighthouse and many other small things")
+                .with_scope(scope.clone())
+                .with_metadata("importance", json!(3)),
+        )
+        .await
+        .unwrap();
+    let base = || {
+        SearchRequest::query("lighthouse")
+            .with_mode(SearchMode::Keyword)
+            .with_filter(Filter::default().with_namespace(&ns))
+    };
+    let plain = api.search(base()).await.unwrap();
+    assert_eq!(
+        plain[0].memory.id, older.id,
+        "BM25 alone prefers the repeated word"
+    );
+    let boosted = api
+        .search(base().with_boost_field("importance").with_explain())
+        .await
+        .unwrap();
+    assert_eq!(boosted[0].memory.id, newer.id);
+    assert_eq!(boosted[0].explain.as_ref().and_then(|e| e.boost), Some(4.0));
+    let recent = api
+        .search(base().with_recency_half_life("1s").with_explain())
+        .await
+        .unwrap();
+    assert_eq!(recent[0].memory.id, newer.id);
+    let decay = recent[1].explain.as_ref().and_then(|e| e.recency).unwrap();
+    assert!(decay < 0.3, "{decay}");
 }

@@ -10,7 +10,9 @@ macro_rules! api_conformance {
         $crate::__api_conformance!($make;
             contexts_roundtrip, context_if_version_races, memories_roundtrip,
             search_by_meaning_within_scope, listing_with_filters_and_pages,
-            invalid_input_names_the_field);
+            invalid_input_names_the_field, keyword_and_hybrid_find_rare_terms,
+            hybrid_filters_hold_in_both_legs, odd_queries_answer_clearly,
+            ranking_signals_reorder);
     };
 }
 
