@@ -8,6 +8,7 @@ use clap::Args;
 use omnex_core::{
     config::{CacheSpec, EmbedderSpec, IndexSpec, StoreSpec},
     model::ScopeArgs,
+    text::Analyzer,
     Config,
 };
 use omnex_http::ServerOptions;
@@ -152,6 +153,10 @@ pub(crate) struct BackendArgs {
     /// Directory of the local model files.
     #[arg(long, env = "OMNEX_MODEL_DIR")]
     model_dir: Option<PathBuf>,
+    /// Keyword-search analyzer: `english` (stemming, stop words) or `simple` (any
+    /// language) [default: english]. Changing it re-indexes the text at start.
+    #[arg(long, env = "OMNEX_ANALYZER")]
+    analyzer: Option<Analyzer>,
 }
 
 impl BackendArgs {
@@ -186,6 +191,9 @@ impl BackendArgs {
         }
         if let Some(v) = &self.model_dir {
             c.model_dir = Some(v.clone());
+        }
+        if let Some(v) = self.analyzer {
+            c.analyzer = v;
         }
         // The command line is an application: on a fresh machine, its first run
         // installs the model (the library alone never does unless asked).

@@ -66,6 +66,7 @@ impl VectorIndex for ListIndex {
         IndexCapabilities {
             shared: false,
             exact: true,
+            ..IndexCapabilities::default()
         }
     }
 

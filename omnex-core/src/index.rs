@@ -5,8 +5,9 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::{
-    model::{Hit, IndexEntry, MemoryId, VectorQuery},
-    Result,
+    model::{Hit, IndexEntry, MemoryId, TextQuery, VectorQuery},
+    text::Analyzer,
+    Error, Result,
 };
 
 /// What an index can do beyond the mandatory contract (pre-filtering is mandatory).
@@ -17,6 +18,9 @@ pub struct IndexCapabilities {
     pub shared: bool,
     /// Results are exact (brute force), not approximate.
     pub exact: bool,
+    /// The index also searches by words ([`VectorIndex::search_text`]), so keyword
+    /// search runs in it rather than in the store.
+    pub keyword: bool,
 }
 
 /// A vector index with filtered top-k search by cosine similarity.
@@ -45,4 +49,20 @@ pub trait VectorIndex: Send + Sync + fmt::Debug + 'static {
     async fn len(&self) -> Result<usize>;
     /// Removes everything (a rebuild is `clear` then `upsert` from the store).
     async fn clear(&self) -> Result<()>;
+
+    /// For an index with the `keyword` capability: how entries' `text` becomes terms
+    /// (the store's analyzer; `None` when full-text search is off). Called when Omnex
+    /// opens, before any upsert.
+    fn set_text_analyzer(&self, analyzer: Option<Analyzer>) {
+        let _ = analyzer;
+    }
+    /// For an index with the `keyword` capability: the `q.k` entries passing `q.filter`
+    /// that hold any of `q.terms`, best first by a BM25 score.
+    async fn search_text(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        let _ = q;
+        Err(Error::Unsupported {
+            operation: "keyword search",
+            backend: self.name(),
+        })
+    }
 }

@@ -90,13 +90,14 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         })
     }
     /// The analyzer of the full-text index (what [`search_text`](Self::search_text)
-    /// expects its terms made with).
-    fn text_analyzer(&self) -> Analyzer {
-        Analyzer::default()
+    /// expects its terms made with); `None` when the store keeps no full-text index.
+    fn text_analyzer(&self) -> Option<Analyzer> {
+        None
     }
     /// Makes `analyzer` the full-text index's analyzer, re-indexing every memory when
-    /// the store was indexed with another one. Called once, when Omnex opens.
-    async fn set_text_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+    /// the store was indexed with another one; `None` drops the index and stops
+    /// maintaining it. Called once, when Omnex opens.
+    async fn set_text_analyzer(&self, analyzer: Option<Analyzer>) -> Result<()> {
         let _ = analyzer;
         Ok(())
     }

@@ -109,6 +109,112 @@ impl Layout {
     }
 }
 
+/// Keyword and hybrid search through the facade: the keyword leg runs where the
+/// deployment keeps its full-text index (PostgreSQL's tsvector beside pgvector,
+/// Qdrant's sparse vectors), filters hold in both legs, and updated, deleted and
+/// reopened data are searched by their current words.
+async fn keyword_and_hybrid_end_to_end(layout: Layout) {
+    let omnex = layout.open().await;
+    let ns = unique_namespace();
+    let mut rng = Rng::new(5);
+    let user = |u: &str| Scope::namespace(&ns).with_user(u);
+    let texts = [
+        ("alice", "The weekly team meeting moved to Tuesday"),
+        ("alice", "Invoice ZX-99812 was paid twice by mistake"),
+        ("alice", "Lunch with the design team on Friday"),
+        ("bob", "Invoice ZX-99812 ZX-99812 belongs to Bob"),
+    ];
+    let added = omnex
+        .add_memories(
+            texts
+                .iter()
+                .map(|(u, t)| {
+                    NewMemory::new(*t)
+                        .with_scope(user(u))
+                        .with_embedding(rng.vector(DIM))
+                })
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let alice = Filter::default().with_namespace(&ns).with_user("alice");
+    let keyword = |q: &str, f: Filter| {
+        omnex.search(
+            SearchRequest::query(q)
+                .with_mode(omnex_core::model::SearchMode::Keyword)
+                .with_filter(f),
+        )
+    };
+    let hits = keyword("ZX-99812", alice.clone()).await.unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.memory.id).collect::<Vec<_>>(),
+        vec![added[1].id]
+    );
+    let everyone = Filter::default().with_namespace(&ns);
+    let hits = keyword("ZX-99812", everyone.clone()).await.unwrap();
+    assert_eq!(
+        hits[0].memory.id, added[3].id,
+        "more occurrences rank first"
+    );
+    // Hybrid with the caller's vector: the semantic leg finds the vector's memory,
+    // the keyword leg the code; both are explained.
+    let hits = omnex
+        .search(
+            SearchRequest::query("ZX-99812")
+                .with_vector(added[0].embedding.clone())
+                .with_filter(alice.clone())
+                .with_explain(),
+        )
+        .await
+        .unwrap();
+    assert!(hits
+        .iter()
+        .all(|h| h.memory.scope.user_id.as_deref() == Some("alice")));
+    let top: Vec<_> = hits.iter().take(2).map(|h| h.memory.id).collect();
+    assert!(
+        top.contains(&added[0].id) && top.contains(&added[1].id),
+        "{hits:?}"
+    );
+    let code = hits.iter().find(|h| h.memory.id == added[1].id).unwrap();
+    assert_eq!(code.explain.as_ref().unwrap().keyword.unwrap().rank, 1);
+
+    omnex
+        .update_memory(
+            added[1].id,
+            omnex_core::model::MemoryUpdate {
+                content: Some("Invoice settled".into()),
+                embedding: Some(rng.vector(DIM)),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    omnex.delete_memory(added[3].id).await.unwrap();
+    // A second engine (another process) sees the current words only.
+    let other = layout.open().await;
+    for engine in [&omnex, &other] {
+        let hits = engine
+            .search(
+                SearchRequest::query("ZX-99812")
+                    .with_mode(omnex_core::model::SearchMode::Keyword)
+                    .with_filter(everyone.clone()),
+            )
+            .await
+            .unwrap();
+        assert!(hits.is_empty(), "{hits:?}");
+        let hits = engine
+            .search(
+                SearchRequest::query("settled")
+                    .with_mode(omnex_core::model::SearchMode::Keyword)
+                    .with_filter(everyone.clone()),
+            )
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].memory.id, added[1].id);
+    }
+}
+
 /// Memories, filters, updates and deletes through the facade.
 async fn memories_end_to_end(layout: Layout) {
     let omnex = layout.open().await;
@@ -271,7 +377,7 @@ macro_rules! layouts {
         mod $name {
             use super::*;
             layouts!(@tests $layout; memories_end_to_end, engines_see_each_others_writes,
-                     shared_index_resumes_and_rebuilds);
+                     shared_index_resumes_and_rebuilds, keyword_and_hybrid_end_to_end);
         }
     )+};
     (@tests $layout:expr; $($scenario:ident),+) => {$(

@@ -87,3 +87,32 @@ def test_search_by_text_scope_filter_and_vector(db, ns):
     with pytest.raises(omnex.InvalidInputError) as e:
         db.memories.search(vector=[1.0, 0.0], namespace=ns)
     assert e.value.field == "vector"
+
+
+def test_search_modes_explain_and_signals(db, ns):
+    db.memories.add("The shipment left the warehouse on Monday", namespace=ns, metadata={"importance": 0})
+    db.memories.add("Invoice INV-20931 was paid twice by mistake", namespace=ns, metadata={"importance": 0})
+    pinned = db.memories.add("Pay the warehouse invoice on Friday", namespace=ns, metadata={"importance": 5})
+    keyword = db.memories.search("INV-20931", namespace=ns, mode="keyword")
+    assert [h.memory.content for h in keyword] == ["Invoice INV-20931 was paid twice by mistake"]
+    assert keyword[0].explain is None
+    hybrid = db.memories.search("what about INV-20931?", namespace=ns, explain=True)
+    assert hybrid[0].memory.content.startswith("Invoice INV-20931")
+    assert hybrid[0].explain["keyword"]["rank"] == 1
+    assert "semantic" in hybrid[0].explain
+    assert 0.0 < hybrid[0].score <= 1.0
+    assert hybrid[0].to_dict()["explain"]["keyword"]["rank"] == 1
+    semantic = db.memories.search("money sent twice", namespace=ns, mode="semantic", limit=1)
+    assert semantic[0].memory.content.startswith("Invoice")
+    boosted = db.memories.search("warehouse", namespace=ns, mode="keyword", boost_field="importance", explain=True)
+    assert boosted[0].memory.id == pinned.id
+    assert boosted[0].explain["boost"] == 6.0
+    recent = db.memories.search("warehouse", namespace=ns, recency_half_life="30d", rrf_k=10, keyword_weight=2.0)
+    assert {h.memory.content for h in recent[:2]} >= {pinned.content}
+    assert db.memories.search("the of and", namespace=ns, mode="keyword") == []
+    with pytest.raises(omnex.InvalidInputError) as e:
+        db.memories.search("x", namespace=ns, mode="fuzzy")
+    assert e.value.field == "mode"
+    with pytest.raises(omnex.InvalidInputError) as e:
+        db.memories.search("x", namespace=ns, recency_half_life="soon")
+    assert e.value.field == "recency_half_life"

@@ -92,6 +92,7 @@ impl VectorIndex for ExactIndex {
         IndexCapabilities {
             shared: false,
             exact: true,
+            ..IndexCapabilities::default()
         }
     }
     async fn upsert(&self, entries: &[IndexEntry]) -> Result<()> {

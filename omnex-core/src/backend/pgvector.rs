@@ -193,6 +193,7 @@ impl VectorIndex for PgVectorIndex {
         IndexCapabilities {
             shared: true,
             exact: false,
+            ..IndexCapabilities::default()
         }
     }
 

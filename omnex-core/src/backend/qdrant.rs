@@ -4,6 +4,12 @@
 //! indexes on the scope fields and the expiry, and every filter pushed down to Qdrant,
 //! which applies it inside its HNSW search. Metadata values are stored as flat payload
 //! fields named `m_<hex of the key>`, so any key (dots, brackets, quotes) filters exactly.
+//!
+//! Keyword search runs in Qdrant too: each point carries a sparse vector `text` of its
+//! content's terms (hashed to 32-bit ids) weighted by BM25's term-frequency part, and
+//! the collection applies the IDF modifier at query time, so a query of unit weights
+//! scores BM25. Collections made before Omnex had keyword search lack the sparse vector;
+//! keyword search then runs in the store.
 
 use std::collections::HashMap;
 
@@ -12,18 +18,62 @@ use qdrant_client::{
     qdrant::{
         point_id::PointIdOptions, Condition, CountPointsBuilder, CreateCollectionBuilder,
         CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance, FieldType, Filter,
-        PointStruct, PointsIdsList, QueryPointsBuilder, Range, SearchParamsBuilder,
-        UpsertPointsBuilder, VectorParamsBuilder,
+        Modifier, NamedVectors, PointStruct, PointsIdsList, QueryPointsBuilder, Range,
+        SearchParamsBuilder, SparseVectorParamsBuilder, SparseVectorsConfigBuilder,
+        UpsertPointsBuilder, Vector, VectorInput, VectorParamsBuilder,
     },
     Payload, Qdrant, QdrantError,
 };
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
+
+use parking_lot::RwLock;
 use uuid::Uuid;
 
 use crate::{
     index::{IndexCapabilities, VectorIndex},
-    model::{to_micros, Hit, IndexEntry, MemoryId, VectorQuery},
+    model::{to_micros, Filter as OmnexFilter, Hit, IndexEntry, MemoryId, TextQuery, VectorQuery},
+    text::Analyzer,
     validate, Error, Result,
 };
+
+/// The name of the sparse vector that holds a point's terms.
+const TEXT_VECTOR: &str = "text";
+/// BM25's term-frequency saturation and length normalization, against a typical
+/// memory length (Qdrant knows no corpus statistics but the IDF).
+const K1: f32 = 1.2;
+const B: f32 = 0.75;
+const TYPICAL_TERMS: f32 = 24.0;
+
+/// A term's id in the sparse vector: 32 bits of FNV-1a (collisions merge two rare
+/// terms into one; at 32 bits they are rare enough not to matter for ranking).
+fn term_id(term: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in term.as_bytes() {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
+}
+
+/// The sparse vector of a document: each distinct term's id and BM25 term weight.
+fn sparse_document(analyzer: Analyzer, text: &str) -> (Vec<u32>, Vec<f32>) {
+    let terms = analyzer.terms(text);
+    let len = terms.len() as f32;
+    let mut tf: HashMap<u32, f32> = HashMap::new();
+    for t in &terms {
+        *tf.entry(term_id(t)).or_default() += 1.0;
+    }
+    let norm = K1 * (1.0 - B + B * len / TYPICAL_TERMS);
+    let mut pairs: Vec<(u32, f32)> = tf
+        .into_iter()
+        .map(|(id, f)| (id, f * (K1 + 1.0) / (f + norm)))
+        .collect();
+    pairs.sort_unstable_by_key(|p| p.0);
+    pairs.into_iter().unzip()
+}
 
 const BACKEND: &str = "qdrant";
 /// Upserts go to the server in chunks of this many points.
@@ -81,6 +131,10 @@ pub struct QdrantIndex {
     collection: String,
     dimension: usize,
     display: String,
+    /// The collection has the sparse `text` vector.
+    sparse: Arc<AtomicBool>,
+    /// How entries' text becomes terms (`None`: keyword search is off).
+    analyzer: Arc<RwLock<Option<Analyzer>>>,
 }
 
 impl std::fmt::Debug for QdrantIndex {
@@ -130,6 +184,8 @@ impl QdrantIndex {
             collection,
             dimension,
             display,
+            sparse: Arc::default(),
+            analyzer: Arc::default(),
         };
         index.ensure_collection().await?;
         Ok(index)
@@ -144,11 +200,19 @@ impl QdrantIndex {
         if !exists {
             let created = self
                 .client
-                .create_collection(
-                    CreateCollectionBuilder::new(&self.collection).vectors_config(
-                        VectorParamsBuilder::new(self.dimension as u64, Distance::Cosine),
-                    ),
-                )
+                .create_collection({
+                    let mut sparse = SparseVectorsConfigBuilder::default();
+                    sparse.add_named_vector_params(
+                        TEXT_VECTOR,
+                        SparseVectorParamsBuilder::default().modifier(Modifier::Idf),
+                    );
+                    CreateCollectionBuilder::new(&self.collection)
+                        .vectors_config(VectorParamsBuilder::new(
+                            self.dimension as u64,
+                            Distance::Cosine,
+                        ))
+                        .sparse_vectors_config(sparse)
+                })
                 .await;
             // Another process may have created it at the same moment.
             if let Err(e) = created {
@@ -162,6 +226,18 @@ impl QdrantIndex {
                 }
             }
         }
+        let info = self
+            .client
+            .collection_info(&self.collection)
+            .await
+            .map_err(map_err)?;
+        let sparse = info
+            .result
+            .and_then(|r| r.config)
+            .and_then(|c| c.params)
+            .and_then(|p| p.sparse_vectors_config)
+            .is_some_and(|s| s.map.contains_key(TEXT_VECTOR));
+        self.sparse.store(sparse, Ordering::Relaxed);
         for (field, kind) in [
             ("namespace", FieldType::Keyword),
             ("user_id", FieldType::Keyword),
@@ -185,12 +261,11 @@ impl QdrantIndex {
         &self.collection
     }
 
-    fn filter(q: &VectorQuery) -> Filter {
-        let f = &q.filter;
+    fn filter(f: &OmnexFilter, now: crate::model::Timestamp) -> Filter {
         let mut must = vec![Condition::range(
             "expires_at",
             Range {
-                gt: Some(to_micros(q.now) as f64),
+                gt: Some(to_micros(now) as f64),
                 ..Range::default()
             },
         )];
@@ -271,6 +346,7 @@ impl VectorIndex for QdrantIndex {
         IndexCapabilities {
             shared: true,
             exact: false,
+            keyword: self.sparse.load(Ordering::Relaxed) && self.analyzer.read().is_some(),
         }
     }
 
@@ -279,9 +355,25 @@ impl VectorIndex for QdrantIndex {
             validate::vector("vector", &e.vector, self.dimension)?;
         }
         for chunk in entries.chunks(UPSERT_CHUNK) {
+            let analyzer = self
+                .sparse
+                .load(Ordering::Relaxed)
+                .then(|| *self.analyzer.read())
+                .flatten();
             let points: Vec<PointStruct> = chunk
                 .iter()
-                .map(|e| PointStruct::new(e.id.0, e.vector.clone(), payload(e)))
+                .map(|e| {
+                    let dense = Vector::new_dense(e.vector.clone());
+                    match analyzer.map(|a| sparse_document(a, &e.text)) {
+                        Some((ids, weights)) if !ids.is_empty() => {
+                            let vectors = NamedVectors::default()
+                                .add_vector("", dense)
+                                .add_vector(TEXT_VECTOR, Vector::new_sparse(ids, weights));
+                            PointStruct::new(e.id.0, vectors, payload(e))
+                        }
+                        _ => PointStruct::new(e.id.0, dense, payload(e)),
+                    }
+                })
                 .collect();
             self.client
                 .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true))
@@ -316,7 +408,7 @@ impl VectorIndex for QdrantIndex {
         }
         let mut request = QueryPointsBuilder::new(&self.collection)
             .query(q.vector.clone())
-            .filter(Self::filter(q))
+            .filter(Self::filter(&q.filter, q.now))
             .limit(q.k as u64)
             .with_payload(false)
             .params(SearchParamsBuilder::default().hnsw_ef(128));
@@ -324,8 +416,54 @@ impl VectorIndex for QdrantIndex {
             request = request.score_threshold(min);
         }
         let found = self.client.query(request).await.map_err(map_err)?;
-        found
-            .result
+        self.hits(found.result)
+    }
+
+    async fn search_text(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        if !self.capabilities().keyword {
+            return Err(Error::Unsupported {
+                operation: "keyword search (the collection has no sparse text vector)",
+                backend: BACKEND,
+            });
+        }
+        if q.terms.is_empty() || q.k == 0 {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<u32> = q.terms.iter().map(|t| term_id(t)).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let weights = vec![1.0f32; ids.len()];
+        let request = QueryPointsBuilder::new(&self.collection)
+            .query(VectorInput::new_sparse(ids, weights))
+            .using(TEXT_VECTOR)
+            .filter(Self::filter(&q.filter, q.now))
+            .limit(q.k as u64)
+            .with_payload(false);
+        let found = self.client.query(request).await.map_err(map_err)?;
+        self.hits(found.result)
+    }
+
+    fn set_text_analyzer(&self, analyzer: Option<Analyzer>) {
+        *self.analyzer.write() = analyzer;
+    }
+
+    async fn len(&self) -> Result<usize> {
+        self.count().await
+    }
+
+    async fn clear(&self) -> Result<()> {
+        self.client
+            .delete_collection(&self.collection)
+            .await
+            .map_err(map_err)?;
+        self.ensure_collection().await
+    }
+}
+
+impl QdrantIndex {
+    /// Memory ids and scores of found points.
+    fn hits(&self, points: Vec<qdrant_client::qdrant::ScoredPoint>) -> Result<Vec<Hit>> {
+        points
             .into_iter()
             .map(|p| {
                 let id = match p.id.and_then(|id| id.point_id_options) {
@@ -342,7 +480,7 @@ impl VectorIndex for QdrantIndex {
             .collect()
     }
 
-    async fn len(&self) -> Result<usize> {
+    async fn count(&self) -> Result<usize> {
         let counted = self
             .client
             .count(CountPointsBuilder::new(&self.collection).exact(true))
@@ -351,14 +489,6 @@ impl VectorIndex for QdrantIndex {
         Ok(counted
             .result
             .map_or(0, |r| usize::try_from(r.count).unwrap_or(usize::MAX)))
-    }
-
-    async fn clear(&self) -> Result<()> {
-        self.client
-            .delete_collection(&self.collection)
-            .await
-            .map_err(map_err)?;
-        self.ensure_collection().await
     }
 }
 
@@ -383,6 +513,27 @@ mod conformance {
     }
 
     crate::index_conformance!(make);
+
+    mod keyword {
+        use super::make;
+        crate::index_text_conformance!(make);
+    }
+
+    #[test]
+    fn sparse_documents_weigh_repeats_and_length() {
+        let (ids, weights) = sparse_document(Analyzer::Simple, "kea kea kea lark");
+        assert_eq!(ids.len(), 2);
+        let kea = weights[ids.iter().position(|&i| i == term_id("kea")).unwrap()];
+        let lark = weights[ids.iter().position(|&i| i == term_id("lark")).unwrap()];
+        assert!(kea > lark && kea < K1 + 1.0);
+        let (ids, long) = sparse_document(Analyzer::Simple, &format!("lark {}", "x ".repeat(200)));
+        let lark_in_long = long[ids.iter().position(|&i| i == term_id("lark")).unwrap()];
+        assert!(lark_in_long < lark, "a longer memory weighs each word less");
+        assert_eq!(
+            sparse_document(Analyzer::English, "the of"),
+            (vec![], vec![])
+        );
+    }
 
     #[test]
     fn names_and_fields() {

@@ -44,6 +44,9 @@ pub struct Config {
     /// stop words removed, words stemmed) or `simple` (lower-cased words, for any
     /// language). Changing it re-indexes the memories' text when Omnex next opens.
     pub analyzer: Analyzer,
+    /// Keep the full-text index that keyword and hybrid search use (default true).
+    /// Off, writes skip it and searches are semantic only.
+    pub full_text: bool,
     /// Model name sent to an OpenAI-compatible server.
     pub embedder_model: Option<String>,
     /// API key for an OpenAI-compatible server (else `OPENAI_API_KEY`).
@@ -70,6 +73,7 @@ impl Default for Config {
             model_dir: None,
             install_model: false,
             analyzer: Analyzer::English,
+            full_text: true,
             embedder_model: None,
             embedder_api_key: None,
             embedder_dimension: None,
@@ -91,6 +95,7 @@ impl fmt::Debug for Config {
             .field("model_dir", &self.model_dir)
             .field("install_model", &self.install_model)
             .field("analyzer", &self.analyzer)
+            .field("full_text", &self.full_text)
             .field("embedder_model", &self.embedder_model)
             .field("embedder_dimension", &self.embedder_dimension)
             .finish_non_exhaustive()

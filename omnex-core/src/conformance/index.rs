@@ -8,7 +8,8 @@ use super::{entry, unique_namespace, Rng};
 use crate::{
     backend::exact::brute_force,
     index::VectorIndex,
-    model::{now, Filter, FilterFields, Hit, IndexEntry, MemoryId, Scope, VectorQuery},
+    model::{now, Filter, FilterFields, Hit, IndexEntry, MemoryId, Scope, TextQuery, VectorQuery},
+    text::Analyzer,
     ErrorKind,
 };
 
@@ -325,4 +326,104 @@ pub async fn matches_exact(ix: &dyn VectorIndex) {
     }
     let recall = found as f64 / total as f64;
     assert!(recall >= 0.95, "recall@10 = {recall:.3}");
+}
+
+// ---- Keyword search, for indexes with the `keyword` capability -----------------
+
+/// An entry with `text`, in `scope`.
+fn text_entry(rng: &mut Rng, dim: usize, scope: &Scope, text: &str) -> IndexEntry {
+    IndexEntry {
+        text: text.to_owned(),
+        ..entry(rng.vector(dim), scope.clone())
+    }
+}
+
+async fn text_ids(ix: &dyn VectorIndex, query: &str, filter: Filter, k: usize) -> Vec<MemoryId> {
+    let hits = ix
+        .search_text(&TextQuery {
+            terms: Analyzer::English.query_terms(query),
+            k,
+            filter,
+            now: now(),
+        })
+        .await
+        .unwrap();
+    for pair in hits.windows(2) {
+        assert!(pair[0].score >= pair[1].score, "not best first: {hits:?}");
+    }
+    hit_ids(&hits)
+}
+
+/// The index searches by words once told the analyzer: a rare term's entry comes
+/// first, stemming matches other forms, the filter holds inside the search.
+pub async fn text_rare_term_first_within_filter(ix: &dyn VectorIndex) {
+    ix.set_text_analyzer(Some(Analyzer::English));
+    assert!(ix.capabilities().keyword);
+    let mut rng = Rng::new(30);
+    let dim = ix.dimension();
+    let ns = unique_namespace();
+    let alice = Scope::namespace(&ns).with_user("alice");
+    let bob = Scope::namespace(&ns).with_user("bob");
+    let mut entries: Vec<IndexEntry> = [
+        "The weekly team meeting moved to Tuesday",
+        "Alice likes short meetings and green tea",
+        "The project deadline is the end of the month",
+        "The office coffee machine is broken again",
+    ]
+    .iter()
+    .map(|t| text_entry(&mut rng, dim, &alice, t))
+    .collect();
+    let rare = text_entry(
+        &mut rng,
+        dim,
+        &alice,
+        "The team report is in folder QX-7781",
+    );
+    let bobs = text_entry(&mut rng, dim, &bob, "QX-7781 QX-7781 is Bob's folder too");
+    entries.extend([rare.clone(), bobs.clone()]);
+    ix.upsert(&entries).await.unwrap();
+    let only_alice = Filter::default().with_namespace(&ns).with_user("alice");
+    let found = text_ids(ix, "team folder QX-7781", only_alice.clone(), 10).await;
+    assert_eq!(found.first(), Some(&rare.id), "{found:?}");
+    assert!(!found.contains(&bobs.id));
+    let found = text_ids(ix, "meeting", only_alice.clone(), 10).await;
+    assert_eq!(
+        found.iter().copied().collect::<HashSet<_>>(),
+        HashSet::from([entries[0].id, entries[1].id])
+    );
+    let everyone = Filter::default().with_namespace(&ns);
+    let found = text_ids(ix, "QX-7781", everyone, 10).await;
+    assert_eq!(
+        found.first(),
+        Some(&bobs.id),
+        "more occurrences rank higher"
+    );
+    assert!(text_ids(ix, "zeppelin", only_alice, 10).await.is_empty());
+}
+
+/// Replacing an entry's text forgets the old words; deleting forgets it; expired
+/// entries are never found.
+pub async fn text_never_stale(ix: &dyn VectorIndex) {
+    ix.set_text_analyzer(Some(Analyzer::English));
+    let mut rng = Rng::new(31);
+    let dim = ix.dimension();
+    let ns = unique_namespace();
+    let scope = Scope::namespace(&ns);
+    let filter = Filter::default().with_namespace(&ns);
+    let mut e = text_entry(&mut rng, dim, &scope, "the wombat burrow");
+    let mut gone = text_entry(&mut rng, dim, &scope, "an expired wombat");
+    gone.fields.expires_at = Some(now() - chrono::TimeDelta::seconds(1));
+    ix.upsert(&[e.clone(), gone.clone()]).await.unwrap();
+    assert_eq!(text_ids(ix, "wombat", filter.clone(), 10).await, vec![e.id]);
+    e.text = "the platypus pond".into();
+    ix.upsert(std::slice::from_ref(&e)).await.unwrap();
+    assert!(text_ids(ix, "wombat burrow", filter.clone(), 10)
+        .await
+        .is_empty());
+    assert_eq!(
+        text_ids(ix, "platypus", filter.clone(), 10).await,
+        vec![e.id]
+    );
+    ix.delete(&[e.id]).await.unwrap();
+    assert!(text_ids(ix, "platypus", filter, 10).await.is_empty());
 }

@@ -61,6 +61,16 @@ macro_rules! index_conformance {
     };
 }
 
+/// Runs the keyword-search contracts of [`VectorIndex`](crate::index::VectorIndex),
+/// for an index with the `keyword` capability; the factory takes the dimension.
+#[macro_export]
+macro_rules! index_text_conformance {
+    ($make:expr) => {
+        $crate::__conformance!(index, ($make)(16);
+            text_rare_term_first_within_filter, text_never_stale);
+    };
+}
+
 /// Runs the [`Embedder`](crate::embed::Embedder) suite.
 #[macro_export]
 macro_rules! embed_conformance {

@@ -63,6 +63,7 @@ pub fn entry(vector: Vec<f32>, scope: Scope) -> IndexEntry {
             scope,
             ..FilterFields::default()
         },
+        text: String::new(),
     }
 }
 

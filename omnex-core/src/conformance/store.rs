@@ -600,7 +600,10 @@ pub async fn invalid_cursor_is_invalid_input(s: &dyn Store) {
 
 /// Full-text search with the store's analyzer, as the facade runs it.
 async fn text_search(s: &dyn Store, query: &str, filter: Filter, k: usize) -> Vec<MemoryId> {
-    let terms = s.text_analyzer().query_terms(query);
+    let analyzer = s
+        .text_analyzer()
+        .expect("the store keeps a full-text index");
+    let terms = analyzer.query_terms(query);
     assert!(!terms.is_empty(), "{query:?} has no terms");
     let hits = s
         .search_text(&TextQuery {

@@ -184,6 +184,7 @@ impl Memory {
                 metadata: self.metadata.clone(),
                 expires_at: self.expires_at,
             },
+            text: self.content.clone(),
         }
     }
 }
@@ -501,6 +502,10 @@ pub struct IndexEntry {
     pub vector: Vec<f32>,
     /// What filters look at.
     pub fields: FilterFields,
+    /// Its content, for an index that also searches by words (Qdrant's sparse
+    /// vectors); others ignore it.
+    #[serde(default)]
+    pub text: String,
 }
 
 /// A vector search inside an index.

@@ -78,7 +78,8 @@ impl OmnexBuilder {
                 )
             })?;
         check_model(&*store, self.embedder.as_deref(), dimension).await?;
-        store.set_text_analyzer(self.config.analyzer).await?;
+        let analyzer = self.config.full_text.then_some(self.config.analyzer);
+        store.set_text_analyzer(analyzer).await?;
         let index = match self.index {
             Some(i) => i,
             None => {
@@ -92,6 +93,7 @@ impl OmnexBuilder {
                 backend::open_index(&self.config, dimension, &model).await?
             }
         };
+        index.set_text_analyzer(analyzer);
         if index.dimension() != dimension {
             return Err(Error::invalid_input(
                 "index",

@@ -260,21 +260,28 @@ impl Omnex {
         at: Timestamp,
     ) -> Result<Vec<Hit>> {
         let store = &self.inner.store;
-        let terms = store
-            .text_analyzer()
-            .query_terms(req.query.as_deref().unwrap_or_default());
+        let analyzer = store.text_analyzer().ok_or(Error::Unsupported {
+            operation: "keyword search (the full-text index is off)",
+            backend: store.name(),
+        })?;
+        let terms = analyzer.query_terms(req.query.as_deref().unwrap_or_default());
         if terms.is_empty() {
             // Only stop words or punctuation: nothing to match by words.
             return Ok(Vec::new());
         }
-        store
-            .search_text(&TextQuery {
-                terms,
-                k: depth,
-                filter: req.filter.clone(),
-                now: at,
-            })
-            .await
+        let query = TextQuery {
+            terms,
+            k: depth,
+            filter: req.filter.clone(),
+            now: at,
+        };
+        // An index that searches by words (Qdrant) answers next to its vectors;
+        // otherwise the store's full-text index does.
+        if self.inner.index.capabilities().keyword {
+            self.inner.index.search_text(&query).await
+        } else {
+            store.search_text(&query).await
+        }
     }
 }
 

@@ -46,14 +46,28 @@ impl Omnex {
         if !self.inner.index.capabilities().shared {
             return self.rebuild_index().await;
         }
+        // An index that searches by words holds terms made by the analyzer of its
+        // last build: another analyzer (or none) means rebuilding it.
+        let analyzer_key = format!("index_text_analyzer:{}", self.inner.index.location());
+        let analyzer = self
+            .inner
+            .store
+            .text_analyzer()
+            .filter(|_| self.inner.index.capabilities().keyword)
+            .map_or("none", |a| a.as_str());
+        let same_terms =
+            self.inner.store.get_meta(&analyzer_key).await?.as_deref() == Some(analyzer);
         let recorded = self.inner.store.get_meta(&self.applied_key()).await?;
         match recorded.and_then(|v| v.parse::<i64>().ok()) {
-            Some(seq) => {
+            Some(seq) if same_terms => {
                 *self.inner.applied.lock().await = seq;
                 *self.inner.recorded.lock().await = seq;
                 self.sync_index().await
             }
-            None => self.rebuild_index().await,
+            _ => {
+                self.rebuild_index().await?;
+                self.inner.store.set_meta(&analyzer_key, analyzer).await
+            }
         }
     }
 

@@ -98,6 +98,11 @@ def test_stdio_tools_schemas_and_every_tool():
                 hits = (await ok(s, "memory_search", {"query": "what must alice avoid eating", "user_id": "alice"}))["hits"]
                 assert hits[0]["memory"]["id"] == m["id"]
                 assert all(h["memory"]["user_id"] == "alice" for h in hits)
+                kw = (await ok(s, "memory_search", {"query": "synthesizers", "mode": "keyword", "explain": True}))["hits"]
+                assert [h["memory"]["user_id"] for h in kw] == ["bob"]
+                assert kw[0]["explain"]["keyword"]["rank"] == 1 and "semantic" not in kw[0]["explain"]
+                bad = await fails(s, "memory_search", {"query": "x", "recency_half_life": "soon"})
+                assert (bad["code"], bad["field"]) == ("invalid_input", "recency_half_life")
                 assert (await ok(s, "memory_get", {"id": m["id"]}))["content"] == "Alice is allergic to peanuts"
                 upd = await ok(s, "memory_update", {"id": m["id"], "metadata": {"source": "doctor"}})
                 assert upd["metadata"] == {"source": "doctor"}

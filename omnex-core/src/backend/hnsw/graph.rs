@@ -190,6 +190,7 @@ impl State {
                 id: s.id,
                 vector: s.vector,
                 fields: s.fields,
+                text: String::new(),
             })
             .collect();
         self.upsert(entries);

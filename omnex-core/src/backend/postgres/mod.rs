@@ -202,7 +202,7 @@ pub struct PostgresStore {
     pool: PgPool,
     target: PgTarget,
     /// How content becomes full-text terms (shared by the clones of this store).
-    analyzer: Arc<RwLock<Analyzer>>,
+    analyzer: Arc<RwLock<Option<Analyzer>>>,
     /// Corpus size and mean length for BM25, counted now and then.
     stats: Arc<Mutex<Option<text::CorpusStats>>>,
 }
@@ -235,7 +235,7 @@ impl PostgresStore {
         Ok(Self {
             pool,
             target,
-            analyzer: Arc::default(),
+            analyzer: Arc::new(RwLock::new(Some(Analyzer::default()))),
             stats: Arc::default(),
         })
     }

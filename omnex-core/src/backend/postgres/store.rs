@@ -235,7 +235,13 @@ impl Store for PostgresStore {
         let mut terms_lens = Vec::with_capacity(batch.len());
         let analyzer = self.analyzer();
         for m in batch {
-            let (t, n) = text::tsvector(analyzer, &m.content);
+            let (t, n) = match analyzer {
+                Some(a) => {
+                    let (t, n) = text::tsvector(a, &m.content);
+                    (Some(t), Some(n))
+                }
+                None => (None, None),
+            };
             terms.push(t);
             terms_lens.push(n);
             ids.push(m.id.0);
@@ -353,7 +359,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<IndexEntry>> {
         let rows = sqlx::query(
-            "SELECT id, namespace, user_id, agent_id, session_id, metadata, embedding, expires_at \
+            "SELECT id, namespace, user_id, agent_id, session_id, content, metadata, embedding, expires_at \
              FROM memories WHERE id > $1 AND (expires_at IS NULL OR expires_at > $2) \
              ORDER BY id LIMIT $3",
         )
@@ -375,6 +381,7 @@ impl Store for PostgresStore {
                         metadata,
                         expires_at: row.try_get("expires_at").map_err(map_err)?,
                     },
+                    text: row.try_get("content").map_err(map_err)?,
                 })
             })
             .collect()
@@ -484,11 +491,11 @@ impl Store for PostgresStore {
         self.text_search(q).await
     }
 
-    fn text_analyzer(&self) -> Analyzer {
+    fn text_analyzer(&self) -> Option<Analyzer> {
         self.analyzer()
     }
 
-    async fn set_text_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+    async fn set_text_analyzer(&self, analyzer: Option<Analyzer>) -> Result<()> {
         self.use_analyzer(analyzer).await
     }
 

@@ -69,7 +69,7 @@ pub(super) fn tsvector(analyzer: Analyzer, content: &str) -> (String, i32) {
 }
 
 impl PostgresStore {
-    pub(super) fn analyzer(&self) -> Analyzer {
+    pub(super) fn analyzer(&self) -> Option<Analyzer> {
         *self.analyzer.read()
     }
 
@@ -97,6 +97,12 @@ impl PostgresStore {
 
     /// BM25 search: any of the terms, filter inside, best first.
     pub(super) async fn text_search(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        if self.analyzer().is_none() {
+            return Err(Error::Unsupported {
+                operation: "keyword search (the full-text index is off)",
+                backend: "postgres",
+            });
+        }
         if q.terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
@@ -151,7 +157,7 @@ impl PostgresStore {
 
     /// Makes `analyzer` the index's analyzer: re-indexes everything when the index was
     /// made with another one, then indexes rows that have no terms yet.
-    pub(super) async fn use_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+    pub(super) async fn use_analyzer(&self, analyzer: Option<Analyzer>) -> Result<()> {
         *self.analyzer.write() = analyzer;
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         // One process at a time decides; the others wait and then find it done.
@@ -165,7 +171,8 @@ impl PostgresStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(map_err)?;
-        if stored.as_deref() != Some(analyzer.as_str()) {
+        let name = analyzer.map_or("none", Analyzer::as_str);
+        if stored.as_deref() != Some(name) {
             sqlx::query(
                 "UPDATE memories SET terms = NULL, terms_len = NULL WHERE terms IS NOT NULL",
             )
@@ -177,12 +184,15 @@ impl PostgresStore {
                  ON CONFLICT (key) DO UPDATE SET value = excluded.value",
             )
             .bind(ANALYZER_KEY)
-            .bind(analyzer.as_str())
+            .bind(name)
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
         }
         tx.commit().await.map_err(map_err)?;
+        let Some(analyzer) = analyzer else {
+            return Ok(());
+        };
         loop {
             let mut tx = self.pool.begin().await.map_err(map_err)?;
             let rows = sqlx::query(

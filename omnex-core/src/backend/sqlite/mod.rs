@@ -27,7 +27,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     location: String,
     /// How content becomes full-text terms (shared by the clones of this store).
-    analyzer: Arc<RwLock<Analyzer>>,
+    analyzer: Arc<RwLock<Option<Analyzer>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -120,7 +120,7 @@ impl SqliteStore {
         Ok(Self {
             pool,
             location: location.to_owned(),
-            analyzer: Arc::default(),
+            analyzer: Arc::new(RwLock::new(Some(Analyzer::default()))),
         })
     }
 }

@@ -51,6 +51,7 @@ pub(super) fn index_entry_from_row(row: &SqliteRow) -> Result<IndexEntry> {
             metadata: m.metadata,
             expires_at: m.expires_at,
         },
+        text: m.content,
     })
 }
 

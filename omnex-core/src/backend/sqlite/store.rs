@@ -257,14 +257,15 @@ impl Store for SqliteStore {
                     .fetch_optional(&mut *tx)
                     .await
                     .map_err(map_err)?;
-            let doc = match old.flatten() {
-                Some(doc) => {
-                    text::unindex(&mut tx, doc).await?;
-                    doc
-                }
-                None => {
+            if let Some(doc) = old.flatten() {
+                text::unindex(&mut tx, doc).await?;
+            }
+            let doc = match (analyzer, old.flatten()) {
+                (None, _) => None,
+                (Some(_), Some(doc)) => Some(doc),
+                (Some(_), None) => {
                     next_doc += 1;
-                    next_doc - 1
+                    Some(next_doc - 1)
                 }
             };
             sqlx::query(&format!(
@@ -285,7 +286,9 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
-            text::index(&mut tx, analyzer, doc, &m.content).await?;
+            if let (Some(analyzer), Some(doc)) = (analyzer, doc) {
+                text::index(&mut tx, analyzer, doc, &m.content).await?;
+            }
             log_change(&mut tx, m.id, at).await?;
         }
         tx.commit().await.map_err(map_err)
@@ -507,11 +510,11 @@ impl Store for SqliteStore {
         self.text_search(q).await
     }
 
-    fn text_analyzer(&self) -> Analyzer {
+    fn text_analyzer(&self) -> Option<Analyzer> {
         self.analyzer()
     }
 
-    async fn set_text_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+    async fn set_text_analyzer(&self, analyzer: Option<Analyzer>) -> Result<()> {
         self.use_analyzer(analyzer).await
     }
 

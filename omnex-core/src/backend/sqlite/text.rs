@@ -11,7 +11,7 @@ use super::{map_err, store::push_filter, SqliteStore};
 use crate::{
     model::{to_micros, Hit, MemoryId, TextQuery},
     text::Analyzer,
-    Result,
+    Error, Result,
 };
 
 /// The store-wide setting that records which analyzer made the index.
@@ -54,12 +54,18 @@ pub(super) async fn unindex(tx: &mut SqliteConnection, doc: i64) -> Result<()> {
 }
 
 impl SqliteStore {
-    pub(super) fn analyzer(&self) -> Analyzer {
+    pub(super) fn analyzer(&self) -> Option<Analyzer> {
         *self.analyzer.read()
     }
 
     /// BM25 search: any of the terms, filter inside, best first.
     pub(super) async fn text_search(&self, q: &TextQuery) -> Result<Vec<Hit>> {
+        if self.analyzer().is_none() {
+            return Err(Error::Unsupported {
+                operation: "keyword search (the full-text index is off)",
+                backend: "sqlite",
+            });
+        }
         if q.terms.is_empty() || q.k == 0 {
             return Ok(Vec::new());
         }
@@ -95,14 +101,15 @@ impl SqliteStore {
     /// Makes `analyzer` the index's analyzer: re-indexes everything when the index was
     /// made with another one, then indexes memories that have no `doc` yet (written
     /// before the index existed).
-    pub(super) async fn use_analyzer(&self, analyzer: Analyzer) -> Result<()> {
+    pub(super) async fn use_analyzer(&self, analyzer: Option<Analyzer>) -> Result<()> {
         *self.analyzer.write() = analyzer;
         let stored: Option<String> = sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
             .bind(ANALYZER_KEY)
             .fetch_optional(&self.pool)
             .await
             .map_err(map_err)?;
-        if stored.as_deref() != Some(analyzer.as_str()) {
+        let name = analyzer.map_or("none", Analyzer::as_str);
+        if stored.as_deref() != Some(name) {
             let mut tx = self
                 .pool
                 .begin_with("BEGIN IMMEDIATE")
@@ -118,12 +125,15 @@ impl SqliteStore {
                 .map_err(map_err)?;
             sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
                 .bind(ANALYZER_KEY)
-                .bind(analyzer.as_str())
+                .bind(name)
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
             tx.commit().await.map_err(map_err)?;
         }
+        let Some(analyzer) = analyzer else {
+            return Ok(());
+        };
         loop {
             let mut tx = self
                 .pool
