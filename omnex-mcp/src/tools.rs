@@ -69,7 +69,7 @@ pub struct MemorySearchArgs {
     /// the score is multiplied by 1 + value.
     #[serde(default)]
     pub boost_field: Option<String>,
-    /// Reciprocal-rank fusion constant for hybrid search (default 60).
+    /// Reciprocal-rank fusion constant for hybrid search (default 10).
     #[serde(default)]
     pub rrf_k: Option<f32>,
     /// Weight of the by-meaning leg in hybrid search (default 1).

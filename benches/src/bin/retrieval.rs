@@ -32,6 +32,16 @@ use serde_json::Value;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
+/// Fusion settings from `OMNEX_EVAL_RRF_K`, `OMNEX_EVAL_SEMANTIC_WEIGHT` and
+/// `OMNEX_EVAL_KEYWORD_WEIGHT` (unset: Omnex's defaults), to try other settings.
+fn tuned(mut req: SearchRequest) -> SearchRequest {
+    let var = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<f32>().ok());
+    req.rrf_k = var("OMNEX_EVAL_RRF_K");
+    req.semantic_weight = var("OMNEX_EVAL_SEMANTIC_WEIGHT");
+    req.keyword_weight = var("OMNEX_EVAL_KEYWORD_WEIGHT");
+    req
+}
+
 const MODES: [SearchMode; 3] = [
     SearchMode::Semantic,
     SearchMode::Keyword,
@@ -267,7 +277,7 @@ async fn run_scifact(
         for ((_, text, relevant), v) in data.queries.iter().zip(query_vectors) {
             let hits = omnex
                 .search(
-                    SearchRequest::query(text.clone())
+                    tuned(SearchRequest::query(text.clone()))
                         .with_vector(v.clone())
                         .with_mode(mode)
                         .with_limit(K)
@@ -320,7 +330,7 @@ async fn run_locomo(
         for (q, v) in questions.iter().zip(question_vectors) {
             let hits = omnex
                 .search(
-                    SearchRequest::query(q.text.clone())
+                    tuned(SearchRequest::query(q.text.clone()))
                         .with_vector(v.clone())
                         .with_mode(mode)
                         .with_limit(K)
@@ -423,7 +433,7 @@ async fn main() -> BoxResult<()> {
             "hnsw".into(),
         ),
     )];
-    if let Some(pg) = &postgres {
+    if let Some(pg) = postgres.as_ref().filter(|_| std::env::var("OMNEX_EVAL_SQLITE_ONLY").is_err()) {
         let sep = if pg.contains('?') { '&' } else { '?' };
         deployments.push((
             "PostgreSQL + pgvector",
@@ -453,6 +463,12 @@ async fn main() -> BoxResult<()> {
             .await?;
         let sf = run_scifact(&omnex, &scifact, &doc_vectors, &query_vectors).await?;
         let lc = run_locomo(&omnex, &turns, &questions, &turn_vectors, &question_vectors).await?;
+        for (mode, (s, l)) in MODES.iter().zip(sf.iter().zip(&lc)) {
+            eprintln!(
+                "  {mode}: SciFact nDCG@10 {:.4}, LoCoMo Recall@10 {:.4}",
+                s.0, l[0]
+            );
+        }
         results.push((name, sf, lc));
     }
 

@@ -359,7 +359,7 @@ pub struct SearchRequest {
     /// `hybrid` mode (0 to 1). Applied after the ranking signals.
     #[serde(default)]
     pub min_score: Option<f32>,
-    /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 60):
+    /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 10):
     /// larger values flatten the difference between top and lower ranks.
     #[serde(default)]
     pub rrf_k: Option<f32>,

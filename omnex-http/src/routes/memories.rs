@@ -135,7 +135,7 @@ pub(crate) struct SearchBody {
     /// `hybrid` mode.
     #[serde(default)]
     pub min_score: Option<f32>,
-    /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 60).
+    /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 10).
     #[serde(default)]
     pub rrf_k: Option<f32>,
     /// Weight of the semantic leg in the fusion (default 1).

@@ -114,7 +114,7 @@ impl PostgresStore {
             .collect::<Vec<_>>()
             .join(" | ");
         // idf = ln(1 + (N - df + 0.5) / (df + 0.5)), as in Lucene: never negative.
-        let mut qb = QueryBuilder::<Postgres>::new("WITH q AS (SELECT term, ln(1 + (greatest(");
+        let mut qb = QueryBuilder::<Postgres>::new("WITH q AS MATERIALIZED (SELECT term, ln(1 + (greatest(");
         qb.push_bind(stats.docs)
             .push("::float8, d.df) - d.df + 0.5) / (d.df + 0.5)) AS idf FROM unnest(")
             .push_bind(&q.terms)
@@ -134,7 +134,12 @@ impl PostgresStore {
             .push_bind(stats.mean_len.max(1.0))
             .push(
                 "::float8)))::float8 AS score FROM memories m \
-                 CROSS JOIN LATERAL unnest(m.terms) AS u \
+                 CROSS JOIN LATERAL (SELECT lexeme, positions FROM unnest(m.terms) \
+                 WHERE lexeme = ANY(",
+            )
+            .push_bind(&q.terms)
+            .push(
+                "::text[])) AS u \
                  JOIN q ON q.term = u.lexeme WHERE m.terms @@ ",
             )
             .push_bind(any)
