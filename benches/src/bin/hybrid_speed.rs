@@ -26,19 +26,12 @@ use omnex_core::{
     model::{NewMemory, Scope, SearchMode, SearchRequest},
     Config, Omnex,
 };
-use rand::{rngs::StdRng, Rng, SeedableRng};
 use serde_json::Value;
 
 type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 const DIM: usize = 384;
 const BATCH: usize = 500;
-
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-    v.iter_mut().for_each(|x| *x /= n);
-    v
-}
 
 /// Up to `n` real English texts from the evaluation data.
 fn texts(data: &Path, n: usize) -> BoxResult<Vec<String>> {
@@ -98,23 +91,6 @@ fn queries(data: &Path) -> BoxResult<Vec<String>> {
         }
     }
     Ok(out)
-}
-
-/// Clustered unit vectors: 1,000 centres, each point a centre plus noise.
-fn vectors(n: usize, rng: &mut StdRng) -> Vec<Vec<f32>> {
-    let centres: Vec<Vec<f32>> = (0..1000)
-        .map(|_| unit((0..DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect()))
-        .collect();
-    (0..n)
-        .map(|_| {
-            let c = &centres[rng.gen_range(0..centres.len())];
-            unit(
-                c.iter()
-                    .map(|x| x + rng.gen_range(-0.08f32..0.08))
-                    .collect(),
-            )
-        })
-        .collect()
 }
 
 async fn open(dir: &Path, full_text: bool) -> BoxResult<Omnex> {
@@ -183,18 +159,8 @@ async fn main() -> BoxResult<()> {
     }
     let texts = texts(&data, n)?;
     let queries = queries(&data)?;
-    let mut rng = StdRng::seed_from_u64(7);
-    let vectors = vectors(n, &mut rng);
-    let query_vectors: Vec<Vec<f32>> = (0..queries.len())
-        .map(|_| {
-            let base = &vectors[rng.gen_range(0..vectors.len())];
-            unit(
-                base.iter()
-                    .map(|x| x + rng.gen_range(-0.05f32..0.05))
-                    .collect(),
-            )
-        })
-        .collect();
+    let vectors = omnex_benches::clustered(n, DIM, 7);
+    let query_vectors = omnex_benches::near(&vectors, queries.len(), 8);
 
     let without_dir = tempfile::tempdir()?;
     let without = open(without_dir.path(), false).await?;

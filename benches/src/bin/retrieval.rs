@@ -433,7 +433,10 @@ async fn main() -> BoxResult<()> {
             "hnsw".into(),
         ),
     )];
-    if let Some(pg) = postgres.as_ref().filter(|_| std::env::var("OMNEX_EVAL_SQLITE_ONLY").is_err()) {
+    if let Some(pg) = postgres
+        .as_ref()
+        .filter(|_| std::env::var("OMNEX_EVAL_SQLITE_ONLY").is_err())
+    {
         let sep = if pg.contains('?') { '&' } else { '?' };
         deployments.push((
             "PostgreSQL + pgvector",

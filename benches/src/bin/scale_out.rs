@@ -20,49 +20,19 @@ use omnex_core::{
     model::{Filter, NewMemory, Scope, SearchRequest},
     Config, Omnex,
 };
-use rand::{rngs::StdRng, Rng, SeedableRng};
 
 const DIM: usize = 384;
 const BATCH: usize = 500;
 const QUERIES: usize = 1000;
 const RECALL_QUERIES: usize = 200;
 
-fn unit(mut v: Vec<f32>) -> Vec<f32> {
-    let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);
-    v.iter_mut().for_each(|x| *x /= n);
-    v
-}
-
 /// Clustered data: 1,000 centres, each point a centre plus noise.
 fn dataset(n: usize) -> Vec<Vec<f32>> {
-    let mut rng = StdRng::seed_from_u64(7);
-    let centres: Vec<Vec<f32>> = (0..1000)
-        .map(|_| unit((0..DIM).map(|_| rng.gen_range(-1.0f32..1.0)).collect()))
-        .collect();
-    (0..n)
-        .map(|_| {
-            let c = &centres[rng.gen_range(0..centres.len())];
-            unit(
-                c.iter()
-                    .map(|x| x + rng.gen_range(-0.08f32..0.08))
-                    .collect(),
-            )
-        })
-        .collect()
+    omnex_benches::clustered(n, DIM, 7)
 }
 
 fn queries(data: &[Vec<f32>]) -> Vec<Vec<f32>> {
-    let mut rng = StdRng::seed_from_u64(8);
-    (0..QUERIES)
-        .map(|_| {
-            let base = &data[rng.gen_range(0..data.len())];
-            unit(
-                base.iter()
-                    .map(|x| x + rng.gen_range(-0.05f32..0.05))
-                    .collect(),
-            )
-        })
-        .collect()
+    omnex_benches::near(data, QUERIES, 8)
 }
 
 /// Indexes of the exact top 10 of `q` in `data`.

@@ -168,9 +168,14 @@ impl Omnex {
         )?;
         let has_query = req.query.is_some();
         let can_embed = req.vector.is_some() || (has_query && self.inner.embedder.is_some());
+        // Without a full-text index (turned off, or a store without one) a default
+        // search is semantic, so scores stay cosine similarities.
+        let has_text_index =
+            self.inner.index.capabilities().keyword || self.inner.store.text_analyzer().is_some();
         let mode = match req.mode {
             Some(mode) => mode,
-            None if has_query && can_embed => SearchMode::Hybrid,
+            None if has_query && can_embed && has_text_index => SearchMode::Hybrid,
+            None if has_query && can_embed => SearchMode::Semantic,
             None if has_query => SearchMode::Keyword,
             None => SearchMode::Semantic,
         };

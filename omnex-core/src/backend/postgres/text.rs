@@ -114,7 +114,8 @@ impl PostgresStore {
             .collect::<Vec<_>>()
             .join(" | ");
         // idf = ln(1 + (N - df + 0.5) / (df + 0.5)), as in Lucene: never negative.
-        let mut qb = QueryBuilder::<Postgres>::new("WITH q AS MATERIALIZED (SELECT term, ln(1 + (greatest(");
+        let mut qb =
+            QueryBuilder::<Postgres>::new("WITH q AS MATERIALIZED (SELECT term, ln(1 + (greatest(");
         qb.push_bind(stats.docs)
             .push("::float8, d.df) - d.df + 0.5) / (d.df + 0.5)) AS idf FROM unnest(")
             .push_bind(&q.terms)
