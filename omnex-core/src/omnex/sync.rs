@@ -49,14 +49,17 @@ impl Omnex {
         // An index that searches by words holds terms made by the analyzer of its
         // last build: another analyzer (or none) means rebuilding it.
         let analyzer_key = format!("index_text_analyzer:{}", self.inner.index.location());
-        let analyzer = self
-            .inner
-            .store
-            .text_analyzer()
-            .filter(|_| self.inner.index.capabilities().keyword)
-            .map_or("none", |a| a.as_str());
+        // Asked again after a rebuild: clearing a collection made before keyword
+        // search recreates it with the sparse vector.
+        let analyzer = || {
+            self.inner
+                .store
+                .text_analyzer()
+                .filter(|_| self.inner.index.capabilities().keyword)
+                .map_or("none", |a| a.as_str())
+        };
         let same_terms =
-            self.inner.store.get_meta(&analyzer_key).await?.as_deref() == Some(analyzer);
+            self.inner.store.get_meta(&analyzer_key).await?.as_deref() == Some(analyzer());
         let recorded = self.inner.store.get_meta(&self.applied_key()).await?;
         match recorded.and_then(|v| v.parse::<i64>().ok()) {
             Some(seq) if same_terms => {
@@ -66,7 +69,7 @@ impl Omnex {
             }
             _ => {
                 self.rebuild_index().await?;
-                self.inner.store.set_meta(&analyzer_key, analyzer).await
+                self.inner.store.set_meta(&analyzer_key, analyzer()).await
             }
         }
     }

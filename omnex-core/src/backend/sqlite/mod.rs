@@ -13,7 +13,7 @@ use sqlx::{
     ConnectOptions, Connection, SqliteConnection, SqlitePool,
 };
 
-use crate::{text::Analyzer, Error, Result};
+use crate::{model::Filter, text::Analyzer, Error, Result};
 
 /// Schema migrations, applied in order; `PRAGMA user_version` records the last one.
 const MIGRATIONS: &[(i64, &str)] = &[
@@ -142,6 +142,55 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<()> {
             .map_err(map_err)?;
     }
     tx.commit().await.map_err(map_err)
+}
+
+/// Appends `AND <filter>` conditions on the memories table.
+pub(crate) fn push_filter(
+    qb: &mut sqlx::QueryBuilder<'_, sqlx::Sqlite>,
+    filter: &Filter,
+    now_us: i64,
+) {
+    qb.push(" AND (expires_at IS NULL OR expires_at > ")
+        .push_bind(now_us)
+        .push(")");
+    for (col, v) in [
+        ("namespace", &filter.namespace),
+        ("user_id", &filter.user_id),
+        ("agent_id", &filter.agent_id),
+        ("session_id", &filter.session_id),
+    ] {
+        if let Some(v) = v {
+            qb.push(format!(" AND {col} = ")).push_bind(v.clone());
+        }
+    }
+    for (k, v) in &filter.metadata {
+        let path = format!("$.\"{k}\"");
+        qb.push(" AND json_type(metadata, ").push_bind(path.clone());
+        match v {
+            serde_json::Value::Null => {
+                qb.push(") = 'null'");
+            }
+            serde_json::Value::Bool(b) => {
+                qb.push(if *b { ") = 'true'" } else { ") = 'false'" });
+            }
+            serde_json::Value::Number(n) => {
+                qb.push(") IN ('integer', 'real') AND json_extract(metadata, ")
+                    .push_bind(path)
+                    .push(") = ")
+                    .push_bind(n.as_f64().unwrap_or(f64::NAN));
+            }
+            serde_json::Value::String(s) => {
+                qb.push(") = 'text' AND json_extract(metadata, ")
+                    .push_bind(path)
+                    .push(") = ")
+                    .push_bind(s.clone());
+            }
+            // Rejected by validation; never matches if it gets here.
+            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
+                qb.push(") = 'never'");
+            }
+        }
+    }
 }
 
 /// Translates sqlx errors into Omnex errors at the boundary.

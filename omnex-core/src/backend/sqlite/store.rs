@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
-    map_err,
+    map_err, push_filter,
     rows::{
         context_from_row, index_entry_from_row, json_text, memory_from_row, CONTEXT_COLUMNS,
         MEMORY_COLUMNS,
@@ -14,8 +14,8 @@ use super::{
 use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
-        ChangeFeed, Context, Filter, Hit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId,
-        Page, Precondition, TextQuery, Timestamp,
+        ChangeFeed, Context, Hit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
+        Precondition, TextQuery, Timestamp,
     },
     store::{check_precondition, Purged, Store},
     text::Analyzer,
@@ -37,51 +37,6 @@ async fn log_change(
         .await
         .map(|_| ())
         .map_err(map_err)
-}
-
-/// Appends `AND <filter>` conditions on the memories table.
-pub(super) fn push_filter(qb: &mut QueryBuilder<'_, Sqlite>, filter: &Filter, now_us: i64) {
-    qb.push(" AND (expires_at IS NULL OR expires_at > ")
-        .push_bind(now_us)
-        .push(")");
-    for (col, v) in [
-        ("namespace", &filter.namespace),
-        ("user_id", &filter.user_id),
-        ("agent_id", &filter.agent_id),
-        ("session_id", &filter.session_id),
-    ] {
-        if let Some(v) = v {
-            qb.push(format!(" AND {col} = ")).push_bind(v.clone());
-        }
-    }
-    for (k, v) in &filter.metadata {
-        let path = format!("$.\"{k}\"");
-        qb.push(" AND json_type(metadata, ").push_bind(path.clone());
-        match v {
-            serde_json::Value::Null => {
-                qb.push(") = 'null'");
-            }
-            serde_json::Value::Bool(b) => {
-                qb.push(if *b { ") = 'true'" } else { ") = 'false'" });
-            }
-            serde_json::Value::Number(n) => {
-                qb.push(") IN ('integer', 'real') AND json_extract(metadata, ")
-                    .push_bind(path)
-                    .push(") = ")
-                    .push_bind(n.as_f64().unwrap_or(f64::NAN));
-            }
-            serde_json::Value::String(s) => {
-                qb.push(") = 'text' AND json_extract(metadata, ")
-                    .push_bind(path)
-                    .push(") = ")
-                    .push_bind(s.clone());
-            }
-            // Rejected by validation; never matches if it gets here.
-            serde_json::Value::Array(_) | serde_json::Value::Object(_) => {
-                qb.push(") = 'never'");
-            }
-        }
-    }
 }
 
 #[async_trait]

@@ -7,7 +7,7 @@
 
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
-use super::{map_err, store::push_filter, SqliteStore};
+use super::{map_err, push_filter, SqliteStore};
 use crate::{
     model::{to_micros, Hit, MemoryId, TextQuery},
     text::Analyzer,
