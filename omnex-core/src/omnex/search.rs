@@ -10,7 +10,7 @@ use crate::{
         now, Explanation, Hit, LegRank, Memory, MemoryId, SearchHit, SearchMode, SearchRequest,
         TextQuery, Timestamp, VectorQuery,
     },
-    validate, Error, ErrorKind, Result,
+    validate, Error, Result,
 };
 
 /// How many candidates each leg contributes when legs are fused or signals re-rank:
@@ -22,9 +22,6 @@ fn candidate_depth(k: usize) -> usize {
 /// A validated search, ready to run.
 struct Plan {
     mode: SearchMode,
-    /// The mode was chosen by default, not asked for: a store without full-text
-    /// search then falls back to semantic search instead of failing.
-    defaulted: bool,
     k: usize,
     rrf_k: f32,
     semantic_weight: f32,
@@ -93,11 +90,7 @@ impl Omnex {
                 }
             }
         );
-        let semantic = semantic?;
-        let keyword = match keyword {
-            Err(e) if plan.defaulted && e.kind() == ErrorKind::Unsupported => Vec::new(),
-            other => other?,
-        };
+        let (semantic, keyword) = (semantic?, keyword?);
 
         // Base scores: the leg's own score, or the fused one.
         let mut ranked: Vec<(MemoryId, f32, Explanation)> = match plan.mode {
@@ -209,7 +202,6 @@ impl Omnex {
         }
         Ok(Plan {
             mode,
-            defaulted: req.mode.is_none(),
             k,
             rrf_k: validate::rrf_k(req.rrf_k)?,
             semantic_weight: validate::leg_weight("semantic_weight", req.semantic_weight)?,
@@ -357,7 +349,6 @@ mod tests {
     fn plan(rrf_k: f32, sw: f32, kw: f32) -> Plan {
         Plan {
             mode: SearchMode::Hybrid,
-            defaulted: false,
             k: 10,
             rrf_k,
             semantic_weight: sw,
