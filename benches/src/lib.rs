@@ -1,6 +1,78 @@
 //! Benchmarks live under `benches/`; this library holds what several of them share.
 
+// Benchmarks run outside any server: they may block and print.
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
+
+use std::{io::Write, path::PathBuf, time::Instant};
+
+use omnex_core::{backend::local_embedder::LocalEmbedder, embed::Embedder};
 use rand::{rngs::StdRng, Rng, SeedableRng};
+
+type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// Embeds `texts` with the local model (loaded into `embedder` on first use), or
+/// reads the vectors a previous run kept under `target/eval-cache/` for these texts.
+pub async fn embed_cached(
+    embedder: &mut Option<LocalEmbedder>,
+    name: &str,
+    texts: &[String],
+) -> BoxResult<Vec<Vec<f32>>> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    texts.hash(&mut h);
+    let dir = PathBuf::from("target/eval-cache");
+    let path = dir.join(format!("{name}-{:016x}.f32", h.finish()));
+    if let Ok(bytes) = std::fs::read(&path) {
+        if bytes.len() == texts.len() * 384 * 4 {
+            eprintln!("{name}: {} vectors from {}", texts.len(), path.display());
+            return Ok(bytes
+                .chunks_exact(384 * 4)
+                .map(omnex_core::vector::decode)
+                .collect());
+        }
+    }
+    if embedder.is_none() {
+        *embedder = Some(LocalEmbedder::load(None, true).await?);
+    }
+    let model = embedder.as_ref().ok_or("no embedder")?;
+    // Similar lengths batch well: embed in order of length, then restore the order.
+    let mut order: Vec<usize> = (0..texts.len()).collect();
+    order.sort_by_key(|&i| texts[i].len());
+    let mut out = vec![Vec::new(); texts.len()];
+    let started = Instant::now();
+    for (n, chunk) in order.chunks(64).enumerate() {
+        let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
+        for (&i, v) in chunk.iter().zip(model.embed(&batch).await?) {
+            out[i] = v;
+        }
+        let done = ((n + 1) * 64).min(texts.len());
+        eprint!(
+            "\r{name}: embedded {done}/{} ({:.0}/s)",
+            texts.len(),
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+    eprintln!();
+    std::fs::create_dir_all(&dir)?;
+    let mut f = std::fs::File::create(&path)?;
+    for v in &out {
+        f.write_all(&omnex_core::vector::encode(v))?;
+    }
+    Ok(out)
+}
+
+/// Resident memory of this process in bytes (Linux; 0 elsewhere).
+pub fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
+}
 
 /// `v` scaled to unit length.
 pub fn unit(mut v: Vec<f32>) -> Vec<f32> {

@@ -31,7 +31,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", opts.addr))?;
     let addr = listener.local_addr()?;
-    let app = omnex_http::router_with(omnex, &opts);
+    let app = omnex_http::router_with(omnex.clone(), &opts);
     println!("Omnex is listening on http://{addr}");
     println!("  API:  http://{addr}/api/v1   docs: http://{addr}/docs   OpenAPI: http://{addr}/openapi.json");
     println!("  MCP (streamable HTTP): http://{addr}/mcp");
@@ -39,9 +39,19 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("  /api/v1 requires `Authorization: Bearer <api key>`");
     }
     omnex_http::serve(listener, app, omnex_http::shutdown_signal()).await?;
-    // Every acknowledged write is already committed (and synced) by the store.
+    // Every acknowledged write is already committed (and synced) by the store; the
+    // index snapshot lets the next start skip rebuilding the index.
+    save_index(&omnex).await;
     eprintln!("Omnex stopped.");
     Ok(())
+}
+
+/// Saves the embedded index's snapshot at exit; a failure only costs the next start
+/// a rebuild, so it is reported, not raised.
+async fn save_index(omnex: &Omnex) {
+    if let Err(e) = omnex.save_index().await {
+        eprintln!("warning: the index snapshot was not saved ({e}); the next start rebuilds it");
+    }
 }
 
 /// `omnex mcp`: the MCP server on stdin/stdout.
@@ -49,11 +59,12 @@ pub(crate) async fn mcp(args: McpArgs) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
     let omnex = open(args.backend.config().await?).await?;
     // stdout carries the protocol; logs go to stderr (see main).
-    let running = omnex_mcp::OmnexMcp::new(omnex, args.scope())
+    let running = omnex_mcp::OmnexMcp::new(omnex.clone(), args.scope())
         .serve(rmcp::transport::stdio())
         .await
         .context("starting the MCP session on stdio")?;
     running.waiting().await?;
+    save_index(&omnex).await;
     Ok(())
 }
 

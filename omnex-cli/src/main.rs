@@ -89,7 +89,7 @@ async fn main() -> anyhow::Result<()> {
             .with_current_span(true)
             .with_span_list(false)
             .with_writer(std::io::stderr)
-            .with_env_filter(filter("info,hnsw_rs=warn"))
+            .with_env_filter(filter("info"))
             .init();
     } else {
         // Warnings, and what the core reports while installing the model.

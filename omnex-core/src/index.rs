@@ -50,6 +50,26 @@ pub trait VectorIndex: Send + Sync + fmt::Debug + 'static {
     /// Removes everything (a rebuild is `clear` then `upsert` from the store).
     async fn clear(&self) -> Result<()>;
 
+    /// For a local index saved between runs (the embedded HNSW graph): loads the
+    /// snapshot saved for the store named `origin`, and returns the change-log
+    /// position it reflects. `None` when there is no usable snapshot (none, torn,
+    /// damaged, an older format, another store's): the caller rebuilds from the store.
+    /// Later [`save`](Self::save)s are made for `origin`.
+    async fn restore(&self, origin: &str) -> Result<Option<i64>> {
+        let _ = origin;
+        Ok(None)
+    }
+    /// Records that the entries now reflect the store's change log up to `seq`
+    /// (called after the changes are applied, so a snapshot is never ahead of them).
+    fn set_applied(&self, seq: i64) {
+        let _ = seq;
+    }
+    /// Writes a snapshot if anything changed since the last one (for an index that
+    /// [`restore`](Self::restore)s); true when one was written.
+    async fn save(&self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// For an index with the `keyword` capability: how entries' `text` becomes terms
     /// (the store's analyzer; `None` when full-text search is off). Called when Omnex
     /// opens, before any upsert.

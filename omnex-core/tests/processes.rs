@@ -1,4 +1,5 @@
 //! Several processes on one data directory, and a writer killed with SIGKILL.
+//! Every process saves its index snapshot to the directory and loads it at start.
 //!
 //! The children are this test binary run again with `OMNEX_CHILD_ROLE` set.
 
@@ -25,7 +26,7 @@ async fn open(dir: &Path) -> Omnex {
     let store = SqliteStore::open_path(&dir.join("omnex.db")).await.unwrap();
     Omnex::builder()
         .store(Arc::new(store))
-        .index(Arc::new(HnswIndex::new(DIM)))
+        .index(Arc::new(HnswIndex::saved_at(DIM, dir.join("index.hnsw"))))
         .build()
         .await
         .unwrap()
@@ -108,6 +109,45 @@ async fn child_entry() {
             writeln!(out, "FOUND {found}").unwrap();
             out.flush().unwrap();
         }
+        "writer" => {
+            // Adds memories and deletes every fifth one right after, acknowledging each.
+            for (i, v) in vectors(11, 100_000).into_iter().enumerate() {
+                let m = omnex
+                    .add_memory(
+                        NewMemory::new(format!("w {i}"))
+                            .with_scope(Scope::namespace("w"))
+                            .with_embedding(v),
+                    )
+                    .await
+                    .unwrap();
+                if i % 5 == 4 {
+                    omnex.delete_memory(m.id).await.unwrap();
+                }
+                writeln!(out, "ACK {i}").unwrap();
+                out.flush().unwrap();
+                if i % 50 == 0 {
+                    omnex.save_index().await.unwrap();
+                }
+            }
+        }
+        "reader" => {
+            // Started afresh while the writer runs: loads the snapshot, catches up, and
+            // must see every acknowledged write (and none of the deleted memories).
+            let acked: usize = std::env::var("OMNEX_CHILD_ACKED").unwrap().parse().unwrap();
+            let all = vectors(11, acked);
+            let mut wrong = 0;
+            for (i, v) in all.iter().enumerate() {
+                let found = nearest(&omnex, v, "w")
+                    .await
+                    .is_some_and(|m| m.embedding == *v);
+                if found == (i % 5 == 4) {
+                    wrong += 1;
+                }
+            }
+            omnex.save_index().await.unwrap();
+            writeln!(out, "WRONG {wrong}").unwrap();
+            out.flush().unwrap();
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -184,4 +224,55 @@ async fn two_processes_share_one_directory() {
     }
     let omnex = open(dir.path()).await;
     assert_eq!(omnex.index_len().await.unwrap(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_restarts_while_another_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut writer = spawn_child("writer", dir.path());
+    let mut lines = BufReader::new(writer.stdout.take().unwrap()).lines();
+    let mut acked = 0;
+    for round in 1..=4 {
+        while acked < round * 60 {
+            let line = lines.next().expect("writer alive").unwrap();
+            if let Some((_, i)) = line.split_once("ACK ") {
+                acked = i.parse::<usize>().unwrap() + 1;
+            }
+        }
+        // A reader process starts, checks and stops while the writer keeps writing.
+        let reader = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "child_entry", "--nocapture", "--test-threads=1"])
+            .env("OMNEX_CHILD_ROLE", "reader")
+            .env("OMNEX_CHILD_DIR", dir.path())
+            .env("OMNEX_CHILD_ACKED", acked.to_string())
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&reader.stdout);
+        assert!(reader.status.success(), "reader failed: {out}");
+        assert!(
+            out.lines().any(|l| l.ends_with("WRONG 0")),
+            "round {round}: a restarted process sees exactly the acknowledged state: {out}"
+        );
+    }
+    writer.kill().unwrap(); // SIGKILL, mid-write
+    writer.wait().unwrap();
+    for line in lines.map_while(Result::ok) {
+        if let Some(Ok(i)) = line.split_once("ACK ").map(|(_, i)| i.parse::<usize>()) {
+            acked = i + 1;
+        }
+    }
+    // A last start: the snapshot the processes left, caught up from the change log.
+    assert!(
+        dir.path().join("index.hnsw").exists(),
+        "a snapshot was saved"
+    );
+    let omnex = open(dir.path()).await;
+    let all = vectors(11, acked);
+    for (i, v) in all.iter().enumerate() {
+        let found = nearest(&omnex, v, "w")
+            .await
+            .is_some_and(|m| m.embedding == *v);
+        assert_eq!(found, i % 5 != 4, "memory {i} of {acked}");
+    }
 }

@@ -16,15 +16,14 @@
 
 use std::{
     collections::{BTreeMap, HashMap, HashSet},
-    io::{BufRead, Write},
+    io::BufRead,
     path::{Path, PathBuf},
     time::Instant,
 };
 
+use omnex_benches::embed_cached;
 use omnex_core::{
-    backend::local_embedder::LocalEmbedder,
     config::CacheSpec,
-    embed::Embedder,
     model::{Filter, NewMemory, Scope, SearchMode, SearchRequest},
     Config, Omnex,
 };
@@ -179,56 +178,6 @@ fn load_locomo(path: &Path) -> BoxResult<(Vec<Turn>, Vec<Question>)> {
         }
     }
     Ok((turns, questions))
-}
-
-/// Embeds `texts` with the local model, or reads the vectors a previous run kept.
-async fn embed_cached(
-    embedder: &mut Option<LocalEmbedder>,
-    name: &str,
-    texts: &[String],
-) -> BoxResult<Vec<Vec<f32>>> {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    texts.hash(&mut h);
-    let dir = PathBuf::from("target/eval-cache");
-    let path = dir.join(format!("{name}-{:016x}.f32", h.finish()));
-    if let Ok(bytes) = std::fs::read(&path) {
-        if bytes.len() == texts.len() * 384 * 4 {
-            eprintln!("{name}: {} vectors from {}", texts.len(), path.display());
-            return Ok(bytes
-                .chunks_exact(384 * 4)
-                .map(omnex_core::vector::decode)
-                .collect());
-        }
-    }
-    if embedder.is_none() {
-        *embedder = Some(LocalEmbedder::load(None, true).await?);
-    }
-    let model = embedder.as_ref().ok_or("no embedder")?;
-    // Similar lengths batch well: embed in order of length, then restore the order.
-    let mut order: Vec<usize> = (0..texts.len()).collect();
-    order.sort_by_key(|&i| texts[i].len());
-    let mut out = vec![Vec::new(); texts.len()];
-    let started = Instant::now();
-    for (n, chunk) in order.chunks(64).enumerate() {
-        let batch: Vec<String> = chunk.iter().map(|&i| texts[i].clone()).collect();
-        for (&i, v) in chunk.iter().zip(model.embed(&batch).await?) {
-            out[i] = v;
-        }
-        let done = ((n + 1) * 64).min(texts.len());
-        eprint!(
-            "\r{name}: embedded {done}/{} ({:.0}/s)",
-            texts.len(),
-            done as f64 / started.elapsed().as_secs_f64()
-        );
-    }
-    eprintln!();
-    std::fs::create_dir_all(&dir)?;
-    let mut f = std::fs::File::create(&path)?;
-    for v in &out {
-        f.write_all(&omnex_core::vector::encode(v))?;
-    }
-    Ok(out)
 }
 
 /// nDCG@10 and Recall@10 per mode.

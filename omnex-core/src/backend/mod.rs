@@ -70,7 +70,13 @@ pub async fn open_index(
     let _ = model;
     match &config.index {
         #[cfg(feature = "hnsw")]
-        IndexSpec::Hnsw => Ok(Arc::new(hnsw::HnswIndex::new(dimension))),
+        IndexSpec::Hnsw => Ok(Arc::new(match snapshot_dir(config) {
+            Some(dir) => hnsw::HnswIndex::saved_at(
+                dimension,
+                dir.join(format!("index-{}-{dimension}.hnsw", file_slug(model))),
+            ),
+            None => hnsw::HnswIndex::new(dimension),
+        })),
         IndexSpec::Exact => Ok(Arc::new(exact::ExactIndex::new(dimension))),
         #[cfg(feature = "pgvector")]
         IndexSpec::PgVector(None) => match config.store_spec() {
@@ -102,6 +108,47 @@ pub async fn open_index(
             Err(not_built("index", other, feature))
         }
     }
+}
+
+/// Where a local index saves its snapshot: beside a SQLite store's file, or in the
+/// data directory for a server store; nowhere for an in-memory store.
+#[cfg(feature = "hnsw")]
+fn snapshot_dir(config: &Config) -> Option<std::path::PathBuf> {
+    match config.store_spec() {
+        StoreSpec::Sqlite(url) => {
+            let path = url
+                .strip_prefix("sqlite://")
+                .or_else(|| url.strip_prefix("sqlite:"))?;
+            let path = path.split('?').next().unwrap_or(path);
+            if path.is_empty() || path.starts_with(':') || path.contains("mode=memory") {
+                return None;
+            }
+            std::path::Path::new(path).parent().map(|p| {
+                if p.as_os_str().is_empty() {
+                    std::path::PathBuf::from(".")
+                } else {
+                    p.to_owned()
+                }
+            })
+        }
+        #[allow(unreachable_patterns)]
+        _ => Some(config.data_dir.clone()),
+    }
+}
+
+/// A model name as a file-name part: letters, digits, `-` and `_` only.
+#[cfg(feature = "hnsw")]
+fn file_slug(model: &str) -> String {
+    model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
 }
 
 #[cfg(feature = "pgvector")]

@@ -4,6 +4,11 @@
 //! pgvector 0.8's iterative index scan (`hnsw.iterative_scan = strict_order`) keeps
 //! walking the graph until enough rows pass the filter, so a filtered search returns
 //! `k` hits whenever `k` rows match (up to `hnsw.max_scan_tuples`, 20,000 by default).
+//!
+//! The plan is chosen by selectivity: a filter that at most [`EXACT_ROWS`] rows pass
+//! (one user among many, found through the B-tree indexes on the scope columns) is
+//! answered exactly over those rows, since walking the graph for them would visit
+//! about a hundred rows for each one kept.
 
 use async_trait::async_trait;
 use pgvector::Vector;
@@ -13,11 +18,13 @@ use uuid::Uuid;
 use super::postgres::{ignore_duplicate, map_err as pg_err, push_filter, PgTarget};
 use crate::{
     index::{IndexCapabilities, VectorIndex},
-    model::{Hit, IndexEntry, MemoryId, VectorQuery},
+    model::{Filter, Hit, IndexEntry, MemoryId, VectorQuery},
     validate, Error, Result,
 };
 
 const BACKEND: &str = "pgvector";
+/// Filters that at most this many rows pass are searched exactly.
+const EXACT_ROWS: i64 = 4000;
 
 fn map_err(e: sqlx::Error) -> Error {
     pg_err(BACKEND, e)
@@ -61,6 +68,20 @@ pub fn table_name(model: &str, dimension: usize) -> String {
 }
 
 impl PgVectorIndex {
+    /// How many rows pass `q`'s filter, counted up to `EXACT_ROWS + 1`.
+    async fn matching(&self, q: &VectorQuery) -> Result<i64> {
+        let mut qb = QueryBuilder::<Postgres>::new(format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE TRUE",
+            self.table
+        ));
+        push_filter(&mut qb, &q.filter, q.now);
+        qb.push(" LIMIT ").push_bind(EXACT_ROWS + 1).push(") AS m");
+        qb.build_query_scalar::<i64>()
+            .fetch_one(&self.pool)
+            .await
+            .map_err(map_err)
+    }
+
     /// Connects to the database at `url` (a `postgres://` URL, with `schema=` if wanted)
     /// and creates the extension, the table and its indexes when missing.
     pub async fn connect(url: &str, table: &str, dimension: usize) -> Result<Self> {
@@ -143,6 +164,8 @@ impl PgVectorIndex {
             ),
             format!("CREATE INDEX IF NOT EXISTS {t}_namespace ON {t} (namespace)"),
             format!("CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id) WHERE user_id IS NOT NULL"),
+            format!("CREATE INDEX IF NOT EXISTS {t}_agent ON {t} (agent_id) WHERE agent_id IS NOT NULL"),
+            format!("CREATE INDEX IF NOT EXISTS {t}_session ON {t} (session_id) WHERE session_id IS NOT NULL"),
             format!("CREATE INDEX IF NOT EXISTS {t}_metadata ON {t} USING GIN (metadata jsonb_path_ops)"),
         ] {
             conn.execute(&*ddl)
@@ -274,10 +297,25 @@ impl VectorIndex for PgVectorIndex {
             return Ok(Vec::new());
         }
         let query = Vector::from(q.vector.clone());
-        let mut qb = QueryBuilder::<Postgres>::new("SELECT id, embedding <=> ");
-        qb.push_bind(query)
-            .push(format!(" AS distance FROM {} WHERE TRUE", self.table));
-        push_filter(&mut qb, &q.filter, q.now);
+        let exact = q.filter != Filter::default() && self.matching(q).await? <= EXACT_ROWS;
+        let mut qb = QueryBuilder::<Postgres>::new("");
+        if exact {
+            // Materialized, the matching rows are read through the scope indexes and
+            // scored one by one; the HNSW index is not used.
+            qb.push(format!(
+                "WITH matching AS MATERIALIZED (SELECT id, embedding FROM {} WHERE TRUE",
+                self.table
+            ));
+            push_filter(&mut qb, &q.filter, q.now);
+            qb.push(") SELECT id, embedding <=> ")
+                .push_bind(query)
+                .push(" AS distance FROM matching");
+        } else {
+            qb.push("SELECT id, embedding <=> ")
+                .push_bind(query)
+                .push(format!(" AS distance FROM {} WHERE TRUE", self.table));
+            push_filter(&mut qb, &q.filter, q.now);
+        }
         qb.push(" ORDER BY distance LIMIT ")
             .push_bind(i64::try_from(q.k).unwrap_or(i64::MAX));
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;

@@ -39,6 +39,11 @@ impl Omnex {
                 }
             });
         }
+        self.every(Duration::from_secs(30), |omnex| async move {
+            if let Err(e) = omnex.inner.index.save().await {
+                warn!(error = %e, "cannot save the index snapshot; retrying in 30 seconds");
+            }
+        });
         let sync = self.inner.config.index_sync_interval_ms;
         if sync > 0 {
             let failing = Arc::new(std::sync::atomic::AtomicBool::new(false));

@@ -12,6 +12,8 @@ use crate::{
 
 /// Change-log entries (or index entries on a rebuild) read at a time.
 const SYNC_BATCH: usize = 1000;
+/// The store's identity, recorded in saved index snapshots.
+const META_STORE_ID: &str = "store_id";
 
 impl Omnex {
     pub(super) async fn sync_after_write(&self) {
@@ -35,16 +37,50 @@ impl Omnex {
             Some(std::time::Instant::now() + Duration::from_secs(2));
     }
 
+    /// This store's identity, made once: a saved index is only loaded for the store
+    /// it was made from.
+    async fn store_origin(&self) -> Result<String> {
+        if let Some(id) = self.inner.store.get_meta(META_STORE_ID).await? {
+            return Ok(id);
+        }
+        let id = uuid::Uuid::now_v7().to_string();
+        self.inner.store.set_meta(META_STORE_ID, &id).await?;
+        Ok(id)
+    }
+
+    /// Syncs the index with the store and writes its snapshot (for an index saved
+    /// between runs): the next start loads it instead of rebuilding. Servers call
+    /// this when they shut down; it also runs every 30 seconds after changes.
+    pub async fn save_index(&self) -> Result<()> {
+        self.sync_index().await?;
+        self.inner.index.save().await?;
+        Ok(())
+    }
+
     /// The store key under which a shared index's position is recorded.
     fn applied_key(&self) -> String {
         format!("index_applied:{}", self.inner.index.location())
     }
 
-    /// At startup: a local index is rebuilt from the store; a shared index resumes
-    /// from the position recorded in the store (or is rebuilt if there is none).
+    /// At startup: a local index loads its snapshot and catches up from the change
+    /// log, or is rebuilt from the store when it has none; a shared index resumes from
+    /// the position recorded in the store (or is rebuilt if there is none).
     pub(super) async fn open_index(&self) -> Result<()> {
         if !self.inner.index.capabilities().shared {
-            return self.rebuild_index().await;
+            let origin = self.store_origin().await?;
+            if let Some(seq) = self.inner.index.restore(&origin).await? {
+                *self.inner.applied.lock().await = seq;
+                return self.sync_index().await;
+            }
+            self.rebuild_index().await?;
+            // Saved in the background, so the next start loads instead of rebuilding.
+            let index = self.inner.index.clone();
+            tokio::spawn(async move {
+                if let Err(e) = index.save().await {
+                    warn!(error = %e, "cannot save the index snapshot");
+                }
+            });
+            return Ok(());
         }
         // An index that searches by words holds terms made by the analyzer of its
         // last build: another analyzer (or none) means rebuilding it.
@@ -108,6 +144,7 @@ impl Omnex {
                 self.inner.index.delete(&gone).await?;
             }
             *applied = last;
+            self.inner.index.set_applied(last);
             if feed.changes.len() < SYNC_BATCH {
                 return Ok(());
             }
@@ -143,6 +180,7 @@ impl Omnex {
             after = Some(last);
         }
         *applied = head;
+        self.inner.index.set_applied(head);
         drop(applied);
         self.record_applied().await
     }
