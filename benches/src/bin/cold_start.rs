@@ -101,9 +101,14 @@ async fn start(omnex: &str, dir: &Path, port: u16) -> BoxResult<(Server, f64, f6
     let http = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
     let started = Instant::now();
-    let server = Server(
+    let mut server = Server(
         Command::new(omnex)
-            .args(["serve", "--port", &port.to_string(), "--data-dir"])
+            .args([
+                "serve",
+                "--addr",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(dir)
             .env("OMNEX_LOG", "warn")
             .stdout(Stdio::null())
@@ -116,6 +121,9 @@ async fn start(omnex: &str, dir: &Path, port: u16) -> BoxResult<(Server, f64, f6
                 break;
             }
         }
+        if let Some(status) = server.0.try_wait()? {
+            return Err(format!("the server exited before it was ready: {status}").into());
+        }
         if started.elapsed() > Duration::from_secs(600) {
             return Err("the server did not become ready in 10 minutes".into());
         }
@@ -125,7 +133,7 @@ async fn start(omnex: &str, dir: &Path, port: u16) -> BoxResult<(Server, f64, f6
     let vector = clustered(1, 384, 99).remove(0);
     let r = http
         .post(format!("{base}/api/v1/memories/search"))
-        .json(&json!({ "vector": vector, "k": 10 }))
+        .json(&json!({ "vector": vector, "limit": 10 }))
         .send()
         .await?;
     if !r.status().is_success() {
