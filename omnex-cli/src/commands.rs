@@ -143,6 +143,7 @@ pub(crate) async fn reindex(config: Config) -> anyhow::Result<()> {
         .await
         .context("rebuilding the index")?;
     bar.finish();
+    save_index(&omnex).await;
     eprintln!(
         "Reindexed {} memories into {}.",
         omnex.index_len().await?,

@@ -5,7 +5,7 @@
 //! walking the graph until enough rows pass the filter, so a filtered search returns
 //! `k` hits whenever `k` rows match (up to `hnsw.max_scan_tuples`, 20,000 by default).
 //!
-//! The plan is chosen by selectivity: a filter that at most [`EXACT_ROWS`] rows pass
+//! The plan is chosen by selectivity: a filter that at most `EXACT_ROWS` rows pass
 //! (one user among many, found through the B-tree indexes on the scope columns) is
 //! answered exactly over those rows, since walking the graph for them would visit
 //! about a hundred rows for each one kept.
