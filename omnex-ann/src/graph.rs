@@ -436,10 +436,17 @@ impl Graph {
         self.upper[node as usize] = Box::default();
         self.levels[node as usize] = 0;
         if self.entry == node {
-            // The highest other node becomes the entry.
+            // The highest other node becomes the entry; a linked one first (nodes of
+            // a batch being inserted have no links yet), a live one before a removed one.
             self.entry = (0..self.len() as u32)
                 .filter(|&n| n != node)
-                .max_by_key(|&n| (self.levels[n as usize], !self.removed[n as usize]))
+                .max_by_key(|&n| {
+                    (
+                        self.list(n, 0)[0] > 0,
+                        self.levels[n as usize],
+                        !self.removed[n as usize],
+                    )
+                })
                 .unwrap_or(NONE);
         }
     }

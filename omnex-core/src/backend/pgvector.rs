@@ -37,6 +37,8 @@ pub struct PgVectorIndex {
     table: String,
     dimension: usize,
     display: String,
+    /// Filters that at most this many rows pass are searched exactly.
+    exact_rows: i64,
 }
 
 impl std::fmt::Debug for PgVectorIndex {
@@ -68,14 +70,16 @@ pub fn table_name(model: &str, dimension: usize) -> String {
 }
 
 impl PgVectorIndex {
-    /// How many rows pass `q`'s filter, counted up to `EXACT_ROWS + 1`.
+    /// How many rows pass `q`'s filter, counted up to `exact_rows + 1`.
     async fn matching(&self, q: &VectorQuery) -> Result<i64> {
         let mut qb = QueryBuilder::<Postgres>::new(format!(
             "SELECT count(*) FROM (SELECT 1 FROM {} WHERE TRUE",
             self.table
         ));
         push_filter(&mut qb, &q.filter, q.now);
-        qb.push(" LIMIT ").push_bind(EXACT_ROWS + 1).push(") AS m");
+        qb.push(" LIMIT ")
+            .push_bind(self.exact_rows + 1)
+            .push(") AS m");
         qb.build_query_scalar::<i64>()
             .fetch_one(&self.pool)
             .await
@@ -122,6 +126,7 @@ impl PgVectorIndex {
             table: table.to_owned(),
             dimension,
             display,
+            exact_rows: EXACT_ROWS,
         };
         index.setup().await?;
         Ok(index)
@@ -297,7 +302,7 @@ impl VectorIndex for PgVectorIndex {
             return Ok(Vec::new());
         }
         let query = Vector::from(q.vector.clone());
-        let exact = q.filter != Filter::default() && self.matching(q).await? <= EXACT_ROWS;
+        let exact = q.filter != Filter::default() && self.matching(q).await? <= self.exact_rows;
         let mut qb = QueryBuilder::<Postgres>::new("");
         if exact {
             // Materialized, the matching rows are read through the scope indexes and
@@ -365,6 +370,15 @@ mod conformance {
     }
 
     crate::index_conformance!(make);
+
+    mod graph_only {
+        // Every filtered search through the HNSW index's iterative scan.
+        crate::index_conformance!(|dim| async move {
+            let mut index = super::make(dim).await?;
+            index.exact_rows = -1;
+            Some(index)
+        });
+    }
 
     #[test]
     fn table_names_are_identifiers() {

@@ -68,7 +68,16 @@ impl Omnex {
     pub(super) async fn open_index(&self) -> Result<()> {
         if !self.inner.index.capabilities().shared {
             let origin = self.store_origin().await?;
-            if let Some(seq) = self.inner.index.restore(&origin).await? {
+            let head = self.inner.store.head_seq().await?;
+            // A snapshot ahead of the store's log (the store was restored from an older
+            // backup) may hold memories the store no longer has: rebuild instead.
+            if let Some(seq) = self
+                .inner
+                .index
+                .restore(&origin)
+                .await?
+                .filter(|&s| s <= head)
+            {
                 *self.inner.applied.lock().await = seq;
                 return self.sync_index().await;
             }
