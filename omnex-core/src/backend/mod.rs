@@ -116,14 +116,8 @@ pub async fn open_index(
 fn snapshot_dir(config: &Config) -> Option<std::path::PathBuf> {
     match config.store_spec() {
         StoreSpec::Sqlite(url) => {
-            let path = url
-                .strip_prefix("sqlite://")
-                .or_else(|| url.strip_prefix("sqlite:"))?;
-            let path = path.split('?').next().unwrap_or(path);
-            if path.is_empty() || path.starts_with(':') || path.contains("mode=memory") {
-                return None;
-            }
-            std::path::Path::new(path).parent().map(|p| {
+            let file = crate::config::sqlite_file(&url).ok().flatten()?;
+            file.parent().map(|p| {
                 if p.as_os_str().is_empty() {
                     std::path::PathBuf::from(".")
                 } else {

@@ -8,6 +8,9 @@ use crate::{text::Analyzer, Error, Result};
 
 mod specs;
 
+#[cfg(any(feature = "sqlite", feature = "hnsw"))]
+pub(crate) use specs::sqlite_file;
+
 pub use specs::{
     CacheSpec, EmbedderSpec, IndexSpec, StoreSpec, CACHE_FORMS, EMBEDDER_FORMS, INDEX_FORMS,
     STORE_FORMS,

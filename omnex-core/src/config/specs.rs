@@ -9,6 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
+/// The database file a SQLite URL names (`sqlite://path` or `sqlite:path`, query
+/// options dropped); `None` for an in-memory database (`sqlite::memory:`).
+#[cfg(any(feature = "sqlite", feature = "hnsw"))]
+pub(crate) fn sqlite_file(url: &str) -> Result<Option<&std::path::Path>> {
+    if url == "sqlite::memory:" || url == "sqlite://:memory:" {
+        return Ok(None);
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or_else(|| Error::invalid_input("store", format!("{url:?} is not a sqlite URL")))?;
+    Ok(Some(std::path::Path::new(
+        path.split('?').next().unwrap_or(path),
+    )))
+}
+
 /// Where the store lives (the source of truth).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

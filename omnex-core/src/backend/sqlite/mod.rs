@@ -57,15 +57,10 @@ impl SqliteStore {
 
     /// Opens from a `sqlite://path` or `sqlite::memory:` URL.
     pub async fn open_url(url: &str) -> Result<Self> {
-        if url == "sqlite::memory:" || url == "sqlite://:memory:" {
-            return Self::in_memory().await;
+        match crate::config::sqlite_file(url)? {
+            Some(path) => Self::open_path(path).await,
+            None => Self::in_memory().await,
         }
-        let path = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-            .ok_or_else(|| Error::invalid_input("store", format!("{url:?} is not a sqlite URL")))?;
-        let path = path.split('?').next().unwrap_or(path);
-        Self::open_path(std::path::Path::new(path)).await
     }
 
     /// A private in-memory database (for tests and throw-away use).
