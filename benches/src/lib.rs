@@ -8,7 +8,16 @@ use std::{io::Write, path::PathBuf, time::Instant};
 use omnex_core::{backend::local_embedder::LocalEmbedder, embed::Embedder};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+/// What benchmark programs return.
+pub type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
+
+/// The value after `--name` on the command line.
+pub fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+}
 
 /// Embeds `texts` with the local model (loaded into `embedder` on first use), or
 /// reads the vectors a previous run kept under `target/eval-cache/` for these texts.

@@ -21,15 +21,13 @@ use std::{
     time::Instant,
 };
 
-use omnex_benches::{embed_cached, rss_bytes};
+use omnex_benches::{arg, embed_cached, rss_bytes, BoxResult};
 use omnex_core::{
     backend::hnsw::{HnswIndex, HnswParams},
     index::VectorIndex,
     model::{IndexEntry, MemoryId, VectorQuery},
 };
 use serde_json::{json, Value};
-
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
 
 const QUERIES: usize = 1000;
 const K: usize = 10;
@@ -42,13 +40,6 @@ fn rounds() -> usize {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(3)
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
 }
 
 fn write_f32(path: &Path, rows: &[Vec<f32>]) -> BoxResult<()> {

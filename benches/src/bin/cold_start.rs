@@ -20,21 +20,12 @@ use std::{
     time::{Duration, Instant},
 };
 
-use omnex_benches::clustered;
+use omnex_benches::{arg, clustered, BoxResult};
 use omnex_core::{
     model::{NewMemory, Scope},
     Config, Omnex,
 };
 use serde_json::json;
-
-type BoxResult<T> = Result<T, Box<dyn std::error::Error>>;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 fn config(dir: &Path) -> Config {
     Config {

@@ -2,8 +2,9 @@
 //! position it reflects, with a format version and a CRC-32 over everything.
 //!
 //! Layout (little-endian): magic, version, byte-order mark, shape, node count,
-//! entry, rng, applied position, origin; then node blocks (layer-0 links and vector), levels,
-//! removed flags, upper links, free list, memories (JSON); then the CRC-32.
+//! entry, rng, applied position, origin; then node blocks (layer-0 links and
+//! vector), levels, removed flags, upper links, free list, memories (JSON); then
+//! the CRC-32.
 //! Anything that does not decode exactly is refused, and the caller rebuilds from
 //! the store.
 

@@ -10,7 +10,6 @@
 //! an exact fallback whenever the walk yields fewer than `k` hits.
 
 mod file;
-
 mod state;
 
 use std::{
