@@ -71,3 +71,33 @@ async fn full_text_turns_off_and_back_on_and_changes_analyzer() {
         ["The runners were running"]
     );
 }
+
+/// Terms held by at least half of the memories weigh nothing in BM25 and are left
+/// out of the match: the ranking by the other terms is unchanged, memories holding
+/// only common terms drop out, and a query of common terms alone still finds them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terms_in_most_memories_are_left_out_of_the_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let omnex = open(dir.path(), true, Analyzer::English).await;
+    let mut texts: Vec<String> = (0..20).map(|i| format!("user note number {i}")).collect();
+    texts.push("user note about the garden".into());
+    texts.push("garden tools".into());
+    for t in &texts {
+        omnex
+            .add_memory(NewMemory::new(t.as_str()).with_embedding(vec![1.0, 0.0, 0.0]))
+            .await
+            .unwrap();
+    }
+    // "user" and "note" are in 21 of 22 memories: only "garden" decides.
+    let found = by_words(&omnex, "user note garden").await.unwrap();
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.contains(&"garden tools".to_owned()), "{found:?}");
+    assert!(
+        found.contains(&"user note about the garden".to_owned()),
+        "{found:?}"
+    );
+    // Only common terms: they are all searched.
+    let common = by_words(&omnex, "user note").await.unwrap();
+    assert_eq!(common.len(), 10, "the default limit: {common:?}");
+    assert!(common.iter().all(|c| c.starts_with("user note")));
+}

@@ -19,6 +19,7 @@ use crate::{model::Filter, text::Analyzer, Error, Result};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_full_text.sql")),
+    (3, include_str!("migrations/0003_term_counts.sql")),
 ];
 
 /// The SQLite store. Several processes may open the same file at once.
@@ -28,6 +29,8 @@ pub struct SqliteStore {
     location: String,
     /// How content becomes full-text terms (shared by the clones of this store).
     analyzer: Arc<RwLock<Option<Analyzer>>>,
+    /// Recent document counts of query terms (shared by the clones of this store).
+    term_counts: Arc<parking_lot::Mutex<text::TermCounts>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -116,6 +119,7 @@ impl SqliteStore {
             pool,
             location: location.to_owned(),
             analyzer: Arc::new(RwLock::new(Some(Analyzer::default()))),
+            term_counts: Arc::default(),
         })
     }
 }

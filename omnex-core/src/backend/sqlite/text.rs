@@ -5,6 +5,11 @@
 //! memory whose `doc` column holds that number. Every change to it happens in the
 //! transaction that changes the memory.
 
+use std::{
+    collections::HashMap,
+    time::{Duration, Instant},
+};
+
 use sqlx::{QueryBuilder, Row, Sqlite, SqliteConnection};
 
 use super::{map_err, push_filter, SqliteStore};
@@ -18,6 +23,23 @@ use crate::{
 const ANALYZER_KEY: &str = "text_analyzer";
 /// Memories indexed per transaction when (re)building the index.
 const REINDEX_BATCH: i64 = 1000;
+
+/// How long a term's document count is trusted before it is counted again.
+const COUNT_TTL: Duration = Duration::from_secs(30);
+/// Terms whose counts are remembered at most.
+const COUNTS_KEPT: usize = 10_000;
+
+/// Document counts of the index and of recent query terms, each with when it was
+/// counted. Keyword search uses them to leave out terms held by at least half of the
+/// indexed memories: FTS5's BM25 clamps their weight to 10⁻⁶, so they cannot change
+/// a ranking, yet scoring every memory that holds them is most of a search's cost.
+/// A count up to [`COUNT_TTL`] old can only move a term that sits at the halfway
+/// mark, whose weight is near nil either way.
+#[derive(Debug, Default)]
+pub(super) struct TermCounts {
+    docs: Option<(i64, Instant)>,
+    terms: HashMap<String, (i64, Instant)>,
+}
 
 /// The next free `doc` number (the caller holds the write lock).
 pub(super) async fn next_doc(tx: &mut SqliteConnection) -> Result<i64> {
@@ -70,8 +92,9 @@ impl SqliteStore {
             return Ok(Vec::new());
         }
         // Terms hold letters and digits only; quoting makes each a literal token.
-        let expr = q
-            .terms
+        let expr = self
+            .weighted_terms(&q.terms)
+            .await?
             .iter()
             .map(|t| format!("\"{t}\""))
             .collect::<Vec<_>>()
@@ -96,6 +119,63 @@ impl SqliteStore {
                 })
             })
             .collect()
+    }
+
+    /// The query terms that carry weight: those held by fewer than half of the
+    /// indexed memories, or all of them when none is (see [`TermCounts`]).
+    async fn weighted_terms<'t>(&self, terms: &'t [String]) -> Result<Vec<&'t str>> {
+        let all = || terms.iter().map(String::as_str).collect();
+        if terms.len() < 2 {
+            return Ok(all());
+        }
+        let now = Instant::now();
+        let fresh = |at: Instant| now.duration_since(at) < COUNT_TTL;
+        let (mut docs, stale) = {
+            let counts = self.term_counts.lock();
+            let docs = counts.docs.filter(|&(_, at)| fresh(at)).map(|(n, _)| n);
+            let stale: Vec<&String> = terms
+                .iter()
+                .filter(|t| !counts.terms.get(*t).is_some_and(|&(_, at)| fresh(at)))
+                .collect();
+            (docs, stale)
+        };
+        if docs.is_none() {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM memories WHERE doc IS NOT NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(map_err)?;
+            docs = Some(n);
+        }
+        let mut counted = Vec::with_capacity(stale.len());
+        for term in stale {
+            let n: Option<i64> =
+                sqlx::query_scalar("SELECT doc FROM memory_text_vocab WHERE term = ?")
+                    .bind(term)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(map_err)?;
+            counted.push((term.clone(), n.unwrap_or(0)));
+        }
+        let docs = docs.unwrap_or(0);
+        let mut counts = self.term_counts.lock();
+        if counts.docs.is_none_or(|(_, at)| !fresh(at)) {
+            counts.docs = Some((docs, now));
+        }
+        if counts.terms.len() + counted.len() > COUNTS_KEPT {
+            counts.terms.retain(|_, &mut (_, at)| fresh(at));
+            if counts.terms.len() + counted.len() > COUNTS_KEPT {
+                counts.terms.clear();
+            }
+        }
+        for (term, n) in counted {
+            counts.terms.insert(term, (n, now));
+        }
+        let weighted: Vec<&str> = terms
+            .iter()
+            .filter(|t| counts.terms.get(*t).is_none_or(|&(n, _)| 2 * n < docs))
+            .map(String::as_str)
+            .collect();
+        Ok(if weighted.is_empty() { all() } else { weighted })
     }
 
     /// Makes `analyzer` the index's analyzer: re-indexes everything when the index was

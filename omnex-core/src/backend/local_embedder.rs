@@ -1,18 +1,14 @@
-//! The local embedder: sentence-transformers/all-MiniLM-L6-v2 in pure Rust (candle).
+//! The local embedder: sentence-transformers/all-MiniLM-L6-v2 in pure Rust
+//! ([`omnex_bert`]).
 //!
 //! BERT with 6 layers and 384 dimensions; inputs are truncated at 256 tokens,
-//! token vectors are mean-pooled over the attention mask and L2-normalised, as
-//! sentence-transformers does, so vectors match those of other tools.
-
-mod bert;
+//! token vectors are mean-pooled and L2-normalised, as sentence-transformers does,
+//! so vectors match those of other tools.
 
 use std::{path::Path, sync::Arc};
 
 use async_trait::async_trait;
-use bert::{Bert, BertConfig};
-use candle_core::{DType, Tensor};
-use candle_nn::VarBuilder;
-use rayon::prelude::*;
+use omnex_bert::{Bert, BertConfig};
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
 use crate::{embed::Embedder, local_model, Error, Result};
@@ -23,8 +19,8 @@ use local_model::load_error;
 pub const MODEL_ID: &str = "sentence-transformers/all-MiniLM-L6-v2";
 /// Longest input, in tokens (including `[CLS]` and `[SEP]`); longer inputs are truncated.
 pub const MAX_TOKENS: usize = 256;
-/// Sequences per forward pass.
-const BATCH: usize = 32;
+/// Tokens per forward pass: bounds the working memory (about 25 KB per token).
+const TOKENS_PER_PASS: usize = 8192;
 
 struct Model {
     bert: Bert,
@@ -44,10 +40,6 @@ impl std::fmt::Debug for LocalEmbedder {
             .field("model", &MODEL_ID)
             .finish_non_exhaustive()
     }
-}
-
-fn candle_err(e: candle_core::Error) -> Error {
-    Error::internal("local embedder", e)
 }
 
 impl LocalEmbedder {
@@ -89,17 +81,15 @@ impl LocalEmbedder {
             }))
             .map_err(|e| load_error(dir, "tokenizer.json", e))?;
         tokenizer.with_padding(None);
-        let weights = dir.join("model.safetensors");
-        // Safety is not a concern here: the file is read, not mapped.
-        let bytes = std::fs::read(&weights).map_err(|e| load_error(dir, "model.safetensors", e))?;
-        let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &bert::device())
+        let bytes = std::fs::read(dir.join("model.safetensors"))
             .map_err(|e| load_error(dir, "model.safetensors", e))?;
-        let bert = Bert::load(vb, &config).map_err(|e| load_error(dir, "model.safetensors", e))?;
+        let bert =
+            Bert::load(config, bytes).map_err(|e| load_error(dir, "model.safetensors", e))?;
         Ok(Self {
             model: Arc::new(Model {
+                dimension: bert.dimension(),
                 bert,
                 tokenizer,
-                dimension: config.hidden_size,
             }),
         })
     }
@@ -120,64 +110,22 @@ impl Model {
             .tokenizer
             .encode_batch(inputs, true)
             .map_err(|e| Error::internal("local embedder", format!("tokenizer: {e}")))?;
-        // Sort by length so each forward pass pads as little as possible.
-        let mut order: Vec<usize> = (0..encodings.len()).collect();
-        order.sort_by_key(|&i| encodings[i].get_ids().len());
-        // Split into one sub-batch per core (at most BATCH sequences each) and run
-        // them in parallel: the element-wise parts of the forward pass are
-        // single-threaded, so this keeps every core busy.
-        let threads = rayon::current_num_threads().max(1);
-        let per = texts.len().div_ceil(threads).clamp(1, BATCH);
-        let chunks: Vec<&[usize]> = order.chunks(per).collect();
-        let results: Vec<Result<Vec<Vec<f32>>>> = chunks
-            .par_iter()
-            .map(|chunk| {
-                let max_len = chunk
-                    .iter()
-                    .map(|&i| encodings[i].get_ids().len())
-                    .max()
-                    .unwrap_or(1)
-                    .max(1);
-                let mut ids = Vec::with_capacity(chunk.len() * max_len);
-                let mut mask = Vec::with_capacity(chunk.len() * max_len);
-                for &i in chunk.iter() {
-                    let e = encodings[i].get_ids();
-                    ids.extend_from_slice(e);
-                    ids.extend(std::iter::repeat_n(0u32, max_len - e.len()));
-                    mask.extend(std::iter::repeat_n(1u32, e.len()));
-                    mask.extend(std::iter::repeat_n(0u32, max_len - e.len()));
-                }
-                self.forward(ids, mask, chunk.len(), max_len)
-                    .map_err(candle_err)
-            })
-            .collect();
-        let mut out = vec![Vec::new(); texts.len()];
-        for (chunk, vectors) in chunks.iter().zip(results) {
-            for (&i, v) in chunk.iter().zip(vectors?) {
-                out[i] = v;
+        let ids: Vec<&[u32]> = encodings.iter().map(|e| e.get_ids()).collect();
+        // Sequences go end to end with no padding; passes of a bounded number of
+        // tokens keep the working memory small for any batch.
+        let mut out = Vec::with_capacity(ids.len());
+        let mut start = 0;
+        while start < ids.len() {
+            let mut end = start;
+            let mut tokens = 0;
+            while end < ids.len() && (end == start || tokens + ids[end].len() <= TOKENS_PER_PASS) {
+                tokens += ids[end].len();
+                end += 1;
             }
+            out.extend(self.bert.embed(&ids[start..end]));
+            start = end;
         }
         Ok(out)
-    }
-
-    fn forward(
-        &self,
-        ids: Vec<u32>,
-        mask: Vec<u32>,
-        batch: usize,
-        len: usize,
-    ) -> candle_core::Result<Vec<Vec<f32>>> {
-        let device = bert::device();
-        let input_ids = Tensor::from_vec(ids, (batch, len), &device)?;
-        let attention_mask = Tensor::from_vec(mask, (batch, len), &device)?;
-        let hidden = self.bert.forward(&input_ids, &attention_mask)?;
-        // Mean pooling over real tokens, then L2 normalisation.
-        let mask_f = attention_mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let summed = hidden.broadcast_mul(&mask_f)?.sum(1)?;
-        let counts = mask_f.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mean = summed.broadcast_div(&counts)?;
-        let norms = mean.sqr()?.sum_keepdim(1)?.sqrt()?.clamp(1e-12, f64::MAX)?;
-        mean.broadcast_div(&norms)?.to_vec2::<f32>()
     }
 }
 
