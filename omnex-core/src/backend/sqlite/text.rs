@@ -99,15 +99,52 @@ impl SqliteStore {
             .map(|t| format!("\"{t}\""))
             .collect::<Vec<_>>()
             .join(" OR ");
+        // First the best few by BM25 alone, then the filter on those: exact unless
+        // the filter turned away so many that the page could hold a memory ranked
+        // below the cut, in which case the whole match is filtered and ranked.
+        let cut = q.k.saturating_mul(4).max(40);
         let mut qb = QueryBuilder::<Sqlite>::new(
-            "SELECT m.id AS id, bm25(memory_text) AS rank_score FROM memory_text \
-             JOIN memories m ON m.doc = memory_text.rowid WHERE memory_text MATCH ",
+            "WITH h AS MATERIALIZED (SELECT rowid AS doc, bm25(memory_text) AS rank_score \
+             FROM memory_text WHERE memory_text MATCH ",
         );
-        qb.push_bind(expr);
+        qb.push_bind(expr.clone())
+            .push(" ORDER BY rank_score LIMIT ")
+            .push_bind(i64::try_from(cut).unwrap_or(i64::MAX))
+            .push(
+                ") SELECT m.id AS id, h.rank_score AS rank_score, \
+                 (SELECT count(*) FROM h) AS cut_count, (SELECT max(rank_score) FROM h) AS cut_score \
+                 FROM h CROSS JOIN memories m ON m.doc = h.doc WHERE 1",
+            );
         push_filter(&mut qb, &q.filter, to_micros(q.now));
         qb.push(" ORDER BY rank_score, m.id LIMIT ")
             .push_bind(i64::try_from(q.k).unwrap_or(i64::MAX));
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
+        let exact = match rows.last() {
+            None => false,
+            Some(last) => {
+                let cut_count: i64 = last.try_get("cut_count").map_err(map_err)?;
+                let cut_score: f64 = last.try_get("cut_score").map_err(map_err)?;
+                let score: f64 = last.try_get("rank_score").map_err(map_err)?;
+                usize::try_from(cut_count).is_ok_and(|c| c < cut)
+                    || (rows.len() == q.k && score < cut_score)
+            }
+        };
+        let rows = if exact {
+            rows
+        } else {
+            let mut qb = QueryBuilder::<Sqlite>::new(
+                // CROSS JOIN keeps the full-text match as the outer loop: the planner
+                // would otherwise walk the memories of the filter and probe the
+                // index for each one.
+                "SELECT m.id AS id, bm25(memory_text) AS rank_score FROM memory_text \
+                 CROSS JOIN memories m ON m.doc = memory_text.rowid WHERE memory_text MATCH ",
+            );
+            qb.push_bind(expr);
+            push_filter(&mut qb, &q.filter, to_micros(q.now));
+            qb.push(" ORDER BY rank_score, m.id LIMIT ")
+                .push_bind(i64::try_from(q.k).unwrap_or(i64::MAX));
+            qb.build().fetch_all(&self.pool).await.map_err(map_err)?
+        };
         rows.iter()
             .map(|row| {
                 let id: String = row.try_get("id").map_err(map_err)?;
