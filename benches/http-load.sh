@@ -4,6 +4,8 @@
 #
 #   benches/http-load.sh            # 10k and 100k memories, 10 s per measurement
 #   OMNEX_BENCH_SIZES=10000 OMNEX_BENCH_DURATION=5s benches/http-load.sh
+#   OMNEX_BENCH_ONLY=context benches/http-load.sh   # the ceiling and GET context only
+#   OMNEX_BENCH_BIN=/path/to/bin benches/http-load.sh  # binaries built before (no build)
 #
 # Prints a Markdown table (requests/s, p50, p99) for docs/benchmarks.md.
 set -euo pipefail
@@ -11,6 +13,7 @@ cd "$(dirname "$0")/.."
 
 SIZES="${OMNEX_BENCH_SIZES:-10000 100000}"
 DURATION="${OMNEX_BENCH_DURATION:-10s}"
+ONLY="${OMNEX_BENCH_ONLY:-}"
 CEILING_ADDR=127.0.0.1:18090
 OMNEX_ADDR=127.0.0.1:18080
 
@@ -23,9 +26,13 @@ if ! command -v wrk >/dev/null; then
     fi
 fi
 
-cargo build --release --locked -q -p omnex-http --bin omnex
-cargo build --release --locked -q -p omnex-benches --bin http_ceiling --bin http_seed
-bin=target/release
+if [ -n "${OMNEX_BENCH_BIN:-}" ]; then
+    bin="$OMNEX_BENCH_BIN"
+else
+    cargo build --release --locked -q -p omnex --bin omnex
+    cargo build --release --locked -q -p omnex-benches --bin http_ceiling --bin http_seed
+    bin=target/release
+fi
 
 work="$(mktemp -d)"
 pids=()
@@ -95,6 +102,12 @@ for n in $SIZES; do
     measure "omnex ($n memories): GET context" 32 "http://$OMNEX_ADDR/api/v1/contexts/bench/settings"
     ratio="$(awk -v a="$(cat "$work/last_rps")" -v b="$ceiling_rps" 'BEGIN {printf "%.0f", 100 * a / b}')"
     echo "  GET context at $n memories: ${ratio}% of the ceiling" >&2
+    if [ "$ONLY" = context ]; then
+        kill "${pids[-1]}"
+        wait "${pids[-1]}" 2>/dev/null || true
+        unset 'pids[-1]'
+        continue
+    fi
     measure "omnex ($n memories): search by text, a new query each time" 1 "http://$OMNEX_ADDR" \
         -s benches/http/search-text.lua
     BODY_FILE="$work/text.json" measure "omnex ($n memories): search by text, repeated query (embedding cached)" 1 \

@@ -16,8 +16,8 @@ use common::nearest;
 use omnex_core::{
     backend::{hnsw::HnswIndex, sqlite::SqliteStore},
     conformance::Rng,
-    model::{NewMemory, Scope},
-    Omnex,
+    model::{NewMemory, PutContext, Scope},
+    ErrorKind, Omnex,
 };
 
 const DIM: usize = 8;
@@ -148,6 +148,27 @@ async fn child_entry() {
             writeln!(out, "WRONG {wrong}").unwrap();
             out.flush().unwrap();
         }
+        "context_writer" => {
+            // Writes the context each line asks for, acknowledging each write.
+            for line in std::io::stdin().lines() {
+                let line = line.unwrap();
+                match line.split_once(' ') {
+                    Some(("PUT", v)) => {
+                        let v: u64 = v.parse().unwrap();
+                        omnex
+                            .put_context(PutContext::new("shared", "k", serde_json::json!(v)))
+                            .await
+                            .unwrap();
+                        writeln!(out, "ACK {v}").unwrap();
+                    }
+                    _ => {
+                        omnex.delete_context("shared", "k", None).await.unwrap();
+                        writeln!(out, "ACK DELETE").unwrap();
+                    }
+                }
+                out.flush().unwrap();
+            }
+        }
         other => panic!("unknown role {other}"),
     }
 }
@@ -275,4 +296,73 @@ async fn a_process_restarts_while_another_writes() {
             .is_some_and(|m| m.embedding == *v);
         assert_eq!(found, i % 5 != 4, "memory {i} of {acked}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_context_written_by_another_process_is_read_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let omnex = open(dir.path()).await;
+    omnex
+        .put_context(PutContext::new("shared", "k", serde_json::json!(0)))
+        .await
+        .unwrap();
+    let mut writer = spawn_child("context_writer", dir.path());
+    let mut acks = BufReader::new(writer.stdout.take().unwrap()).lines();
+    // Reads that run all along, as a busy server's would: never older than a read before.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let background = tokio::spawn({
+        let (omnex, stop) = (omnex.clone(), Arc::clone(&stop));
+        async move {
+            let (mut last, mut deleted) = (0, false);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                match omnex.get_context("shared", "k").await {
+                    Ok(c) => {
+                        assert!(
+                            !deleted && c.version >= last,
+                            "version {} read after {last} (deleted: {deleted})",
+                            c.version
+                        );
+                        last = c.version;
+                    }
+                    Err(e) => {
+                        assert_eq!(e.kind(), ErrorKind::NotFound);
+                        deleted = true;
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    });
+    let read = || async { omnex.get_context("shared", "k").await.unwrap().value };
+    for round in 1..=100u64 {
+        // Repeated reads: served from this process's cache.
+        for _ in 0..5 {
+            assert_eq!(read().await, serde_json::json!(round - 1));
+        }
+        let stdin = writer.stdin.as_mut().unwrap();
+        writeln!(stdin, "PUT {round}").unwrap();
+        stdin.flush().unwrap();
+        let ack = acks
+            .find(|l| l.as_ref().is_ok_and(|l| l.contains("ACK ")))
+            .expect("writer alive")
+            .unwrap();
+        assert!(ack.ends_with(&format!("ACK {round}")), "{ack}");
+        assert_eq!(
+            read().await,
+            serde_json::json!(round),
+            "round {round}: the acknowledged write is read at once"
+        );
+    }
+    writeln!(writer.stdin.as_mut().unwrap(), "DELETE").unwrap();
+    let ack = acks
+        .find(|l| l.as_ref().is_ok_and(|l| l.contains("ACK ")))
+        .expect("writer alive")
+        .unwrap();
+    assert!(ack.ends_with("ACK DELETE"), "{ack}");
+    let gone = omnex.get_context("shared", "k").await.unwrap_err();
+    assert_eq!(gone.kind(), ErrorKind::NotFound);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    background.await.unwrap();
+    drop(writer.stdin.take());
+    assert!(writer.wait().unwrap().success());
 }

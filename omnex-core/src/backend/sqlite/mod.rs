@@ -1,5 +1,6 @@
 //! SQLite storage through sqlx: WAL mode, migrations embedded in the binary.
 
+mod context_cache;
 mod rows;
 mod store;
 mod text;
@@ -31,6 +32,8 @@ pub struct SqliteStore {
     analyzer: Arc<RwLock<Option<Analyzer>>>,
     /// Recent document counts of query terms (shared by the clones of this store).
     term_counts: Arc<parking_lot::Mutex<text::TermCounts>>,
+    /// Contexts read lately, for a file database in WAL mode (see [`context_cache`]).
+    contexts: Option<Arc<context_cache::ContextCache>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -111,19 +114,23 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await
             .map_err(unavailable)?;
-        if in_memory {
+        let contexts = if in_memory {
             // A private in-memory database lives in the pool's only connection.
             let mut conn = pool.acquire().await.map_err(unavailable)?;
             migrate(&mut conn).await?;
-        }
+            None
+        } else {
+            context_cache::ContextCache::open(&opts).await.map(Arc::new)
+        };
         Ok(Self {
             pool,
             location: location.to_owned(),
             analyzer: Arc::new(RwLock::new(Some(Analyzer::default()))),
             term_counts: Arc::default(),
+            contexts,
         })
     }
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
+    context_cache::Lookup,
     map_err, push_filter,
     rows::{
         context_from_row, index_entry_from_row, json_text, memory_from_row, CONTEXT_COLUMNS,
@@ -99,18 +100,31 @@ impl Store for SqliteStore {
     }
 
     async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>> {
-        sqlx::query(&format!(
+        let now_us = to_micros(now());
+        // The token is taken before the query (see `context_cache`).
+        let token = match self.contexts.as_deref() {
+            Some(cache) => match cache.lookup(namespace, key, now_us) {
+                Lookup::Hit(found) => return Ok(found),
+                Lookup::Miss(token) => token,
+            },
+            None => None,
+        };
+        let found = sqlx::query(&format!(
             "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = ? AND key = ? \
              AND (expires_at IS NULL OR expires_at > ?)"
         ))
         .bind(namespace)
         .bind(key)
-        .bind(to_micros(now()))
+        .bind(now_us)
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?
         .map(|r| context_from_row(&r))
-        .transpose()
+        .transpose()?;
+        if let (Some(cache), Some(token)) = (self.contexts.as_deref(), token) {
+            cache.fill(token, namespace, key, found.as_ref());
+        }
+        Ok(found)
     }
 
     async fn delete_context(
