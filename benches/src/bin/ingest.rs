@@ -31,7 +31,11 @@ async fn main() -> BoxResult<()> {
         .map(String::from)
         .collect();
     if texts.len() < count {
-        return Err(format!("{data}/ann/sentences.txt has only {} sentences", texts.len()).into());
+        return Err(format!(
+            "{data}/ann/sentences.txt has only {} sentences",
+            texts.len()
+        )
+        .into());
     }
 
     // Baseline: the embedder alone, same batches.
@@ -60,7 +64,9 @@ async fn main() -> BoxResult<()> {
         async move {
             let res = req.send().await?;
             if !res.status().is_success() {
-                return Err(format!("ingest failed: {} {}", res.status(), res.text().await?).into());
+                return Err(
+                    format!("ingest failed: {} {}", res.status(), res.text().await?).into(),
+                );
             }
             BoxResult::Ok(chunk.len())
         }

@@ -80,7 +80,8 @@ impl SqliteStore {
         *self.analyzer.read()
     }
 
-    /// BM25 search: any of the terms, filter inside, best first.
+    /// BM25 search: any of the terms, filter inside, best first (equal scores in
+    /// the order the memories were indexed).
     pub(super) async fn text_search(&self, q: &TextQuery) -> Result<Vec<Hit>> {
         if self.analyzer().is_none() {
             return Err(Error::Unsupported {
@@ -99,37 +100,36 @@ impl SqliteStore {
             .map(|t| format!("\"{t}\""))
             .collect::<Vec<_>>()
             .join(" OR ");
-        // First the best few by BM25 alone, then the filter on those: exact unless
-        // the filter turned away so many that the page could hold a memory ranked
-        // below the cut, in which case the whole match is filtered and ranked.
+        // First the best few by BM25 alone (ties by document number), then the filter
+        // on those: that is the answer when it fills the page, or when the match
+        // had no more than the few. Otherwise the whole match is filtered and ranked.
         let cut = q.k.saturating_mul(4).max(40);
+        let limit = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         let mut qb = QueryBuilder::<Sqlite>::new(
             "WITH h AS MATERIALIZED (SELECT rowid AS doc, bm25(memory_text) AS rank_score \
              FROM memory_text WHERE memory_text MATCH ",
         );
         qb.push_bind(expr.clone())
-            .push(" ORDER BY rank_score LIMIT ")
-            .push_bind(i64::try_from(cut).unwrap_or(i64::MAX))
+            .push(" ORDER BY rank_score, rowid LIMIT ")
+            .push_bind(limit(cut))
             .push(
                 ") SELECT m.id AS id, h.rank_score AS rank_score, \
-                 (SELECT count(*) FROM h) AS cut_count, (SELECT max(rank_score) FROM h) AS cut_score \
-                 FROM h CROSS JOIN memories m ON m.doc = h.doc WHERE 1",
+                 (SELECT count(*) FROM h) AS matched FROM h \
+                 CROSS JOIN memories m ON m.doc = h.doc WHERE 1",
             );
         push_filter(&mut qb, &q.filter, to_micros(q.now));
-        qb.push(" ORDER BY rank_score, m.id LIMIT ")
-            .push_bind(i64::try_from(q.k).unwrap_or(i64::MAX));
+        qb.push(" ORDER BY h.rank_score, h.doc LIMIT ")
+            .push_bind(limit(q.k));
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
-        let exact = match rows.last() {
-            None => false,
-            Some(last) => {
-                let cut_count: i64 = last.try_get("cut_count").map_err(map_err)?;
-                let cut_score: f64 = last.try_get("cut_score").map_err(map_err)?;
-                let score: f64 = last.try_get("rank_score").map_err(map_err)?;
-                usize::try_from(cut_count).is_ok_and(|c| c < cut)
-                    || (rows.len() == q.k && score < cut_score)
-            }
-        };
-        let rows = if exact {
+        let answered = rows.len() == q.k
+            || match rows.first() {
+                Some(row) => {
+                    let matched: i64 = row.try_get("matched").map_err(map_err)?;
+                    usize::try_from(matched).is_ok_and(|m| m < cut)
+                }
+                None => false,
+            };
+        let rows = if answered {
             rows
         } else {
             let mut qb = QueryBuilder::<Sqlite>::new(
@@ -141,8 +141,8 @@ impl SqliteStore {
             );
             qb.push_bind(expr);
             push_filter(&mut qb, &q.filter, to_micros(q.now));
-            qb.push(" ORDER BY rank_score, m.id LIMIT ")
-                .push_bind(i64::try_from(q.k).unwrap_or(i64::MAX));
+            qb.push(" ORDER BY rank_score, m.doc LIMIT ")
+                .push_bind(limit(q.k));
             qb.build().fetch_all(&self.pool).await.map_err(map_err)?
         };
         rows.iter()
