@@ -6,6 +6,7 @@
 #   OMNEX_BENCH_SIZES=10000 OMNEX_BENCH_DURATION=5s benches/http-load.sh
 #   OMNEX_BENCH_ONLY=context benches/http-load.sh   # the ceiling and GET context only
 #   OMNEX_BENCH_BIN=/path/to/bin benches/http-load.sh  # binaries built before (no build)
+#   OMNEX_BENCH_ADDR=127.0.0.1:28080 OMNEX_BENCH_CEILING_ADDR=127.0.0.1:28090 benches/http-load.sh
 #
 # Prints a Markdown table (requests/s, p50, p99) for docs/benchmarks.md.
 set -euo pipefail
@@ -14,8 +15,8 @@ cd "$(dirname "$0")/.."
 SIZES="${OMNEX_BENCH_SIZES:-10000 100000}"
 DURATION="${OMNEX_BENCH_DURATION:-10s}"
 ONLY="${OMNEX_BENCH_ONLY:-}"
-CEILING_ADDR=127.0.0.1:18090
-OMNEX_ADDR=127.0.0.1:18080
+CEILING_ADDR="${OMNEX_BENCH_CEILING_ADDR:-127.0.0.1:18090}"
+OMNEX_ADDR="${OMNEX_BENCH_ADDR:-127.0.0.1:18080}"
 
 if ! command -v wrk >/dev/null; then
     if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
@@ -33,6 +34,14 @@ else
     cargo build --release --locked -q -p omnex-benches --bin http_ceiling --bin http_seed
     bin=target/release
 fi
+
+# A server already there would answer in place of the one measured.
+for addr in "$CEILING_ADDR" "$OMNEX_ADDR"; do
+    if curl -s -o /dev/null "http://$addr/"; then
+        echo "$addr is in use: stop what listens there, or set OMNEX_BENCH_ADDR / OMNEX_BENCH_CEILING_ADDR" >&2
+        exit 1
+    fi
+done
 
 work="$(mktemp -d)"
 pids=()

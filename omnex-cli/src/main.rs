@@ -79,25 +79,8 @@ enum ModelAction {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let filter = |default: &str| {
-        tracing_subscriber::EnvFilter::try_from_env("OMNEX_LOG").unwrap_or_else(|_| default.into())
-    };
-    if matches!(cli.command, Command::Serve(_)) {
-        // One JSON object per line: request id, route, status and latency of every request.
-        tracing_subscriber::fmt()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter("info"))
-            .init();
-    } else {
-        // Warnings, and what the core reports while installing the model.
-        tracing_subscriber::fmt()
-            .with_writer(std::io::stderr)
-            .with_env_filter(filter("warn,omnex_core::model_install=info"))
-            .init();
-    }
+    // Held to the end of `main`: dropping it writes out the log lines still queued.
+    let _log = init_logging(&cli.command);
     match cli.command {
         Command::Serve(args) => commands::serve(args).await,
         Command::Import { file, backend } => commands::import(&file, &backend).await,
@@ -115,5 +98,43 @@ async fn main() -> anyhow::Result<()> {
             let install = !matches!(action, Some(ModelAction::Path));
             commands::model(model_dir, install).await
         }
+    }
+}
+
+/// Logs to stderr. The server writes one JSON object per line (request id, route, status
+/// and latency of every request) from a thread of its own, so a request never waits for
+/// the write: lines queue in memory (up to 128,000) and the thread writes them in
+/// batches. The queue is not lossy: when it is full, logging waits rather than drop a
+/// line. The returned guard writes out what is queued when it is dropped.
+fn init_logging(command: &Command) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    let filter = |default: &str| {
+        tracing_subscriber::EnvFilter::try_from_env("OMNEX_LOG").unwrap_or_else(|_| default.into())
+    };
+    if matches!(command, Command::Serve(_)) {
+        // The thread drains the queue into the buffer and flushes it when the queue is
+        // empty: one write per batch under load, at once when idle.
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("omnex-log")
+            .finish(std::io::BufWriter::with_capacity(
+                64 * 1024,
+                std::io::stderr(),
+            ));
+        tracing_subscriber::fmt()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .with_env_filter(filter("info"))
+            .init();
+        Some(guard)
+    } else {
+        // Warnings, and what the core reports while installing the model, written at once
+        // (they share stderr with progress output).
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(filter("warn,omnex_core::model_install=info"))
+            .init();
+        None
     }
 }

@@ -2,6 +2,7 @@
 //! rate limit, timeout, and panics turned into problem responses.
 
 use std::{
+    collections::HashMap,
     sync::{Arc, OnceLock},
     time::{Duration, Instant},
 };
@@ -9,10 +10,11 @@ use std::{
 use axum::{
     body::Body,
     extract::{MatchedPath, Request, State},
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderValue, Method, StatusCode},
     middleware::Next,
     response::{IntoResponse, Response},
 };
+use metrics::{Counter, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use omnex_core::Omnex;
 use parking_lot::Mutex;
@@ -69,30 +71,21 @@ impl Metrics {
 pub(crate) async fn observe(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
     let request_id = req
         .headers()
         .get(REQUEST_ID)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
-    let span =
-        tracing::info_span!("request", request_id = %request_id, method = %method, route = %route);
+        .unwrap_or("");
+    // The span records its fields now, so it borrows them.
+    let span = tracing::info_span!("request", request_id, method = method.as_str(), route);
     let res = next.run(req).instrument(span.clone()).await;
     let latency = started.elapsed();
     let status = res.status().as_u16();
-    let labels = [
-        ("route", route),
-        ("method", method.as_str().to_owned()),
-        ("status", status.to_string()),
-    ];
-    metrics::counter!("omnex_http_requests_total", &labels).increment(1);
-    metrics::histogram!("omnex_http_request_duration_seconds", &labels)
-        .record(latency.as_secs_f64());
+    let (count, duration) = request_metrics(route, &method, status);
+    count.increment(1);
+    duration.record(latency.as_secs_f64());
     span.in_scope(|| {
         tracing::info!(
             status,
@@ -101,6 +94,34 @@ pub(crate) async fn observe(req: Request, next: Next) -> Response {
         );
     });
     res
+}
+
+/// The request counter and latency histogram of a route, method and status, registered
+/// once and kept, so a request builds no metric key.
+fn request_metrics(route: &str, method: &Method, status: u16) -> (Counter, Histogram) {
+    type Handles = HashMap<String, HashMap<(Method, u16), (Counter, Histogram)>>;
+    static HANDLES: OnceLock<Mutex<Handles>> = OnceLock::new();
+    let mut handles = HANDLES.get_or_init(Mutex::default).lock();
+    if let Some(found) = handles
+        .get(route)
+        .and_then(|m| m.get(&(method.clone(), status)))
+    {
+        return found.clone();
+    }
+    let labels = [
+        ("route", route.to_owned()),
+        ("method", method.as_str().to_owned()),
+        ("status", status.to_string()),
+    ];
+    let made = (
+        metrics::counter!("omnex_http_requests_total", &labels),
+        metrics::histogram!("omnex_http_request_duration_seconds", &labels),
+    );
+    handles
+        .entry(route.to_owned())
+        .or_default()
+        .insert((method.clone(), status), made.clone());
+    made
 }
 
 /// Requires `Authorization: Bearer <key>` (compared in constant time).
