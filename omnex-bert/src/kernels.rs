@@ -81,10 +81,19 @@ pub(crate) fn tile(
     assert!(k * NR <= panel.len(), "tile panel too short");
     assert!(bias.is_none_or(|b| b.len() >= NR), "tile bias too short");
     assert!((rows - 1) * ldc + cols <= c.len(), "tile output too short");
+    let t = Tile {
+        a,
+        panel,
+        k,
+        bias,
+        c,
+        ldc,
+        cols,
+    };
     macro_rules! run {
         ($f:ident, $($mr:literal)*) => {
             match rows {
-                $($mr => $f::<$mr>(a, panel, k, bias, c, ldc, cols),)*
+                $($mr => $f::<$mr>(t),)*
                 _ => unreachable!("rows checked above"),
             }
         };
@@ -96,6 +105,17 @@ pub(crate) fn tile(
         Isa::Avx2 => run!(avx2, 1 2 3 4),
         Isa::Portable => run!(portable, 1 2 3 4),
     }
+}
+
+/// The operands of one [`tile`] call, checked by it.
+struct Tile<'a> {
+    a: &'a [f32],
+    panel: &'a [f32],
+    k: usize,
+    bias: Option<&'a [f32]>,
+    c: &'a mut [f32],
+    ldc: usize,
+    cols: usize,
 }
 
 /// Appends rows `r0..r0 + rows` (`k` values each, at stride `lda`) of `a` to
@@ -155,15 +175,16 @@ vectorised!(
 );
 
 #[cfg(target_arch = "x86_64")]
-fn avx512<const MR: usize>(
-    a: &[f32],
-    panel: &[f32],
-    k: usize,
-    bias: Option<&[f32]>,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
+fn avx512<const MR: usize>(t: Tile<'_>) {
+    let Tile {
+        a,
+        panel,
+        k,
+        bias,
+        c,
+        ldc,
+        cols,
+    } = t;
     let bias = bias.map_or(std::ptr::null(), <[f32]>::as_ptr);
     // SAFETY: `isa()` chose this kernel only after detecting AVX-512F; `tile`
     // asserted the bounds of every read and write.
@@ -227,55 +248,32 @@ unsafe fn avx512_kernel<const MR: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
-fn avx2<const MR: usize>(
-    a: &[f32],
-    panel: &[f32],
-    k: usize,
-    bias: Option<&[f32]>,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
+fn avx2<const MR: usize>(t: Tile<'_>) {
     // SAFETY: `isa()` chose this kernel only after detecting AVX2 and FMA.
-    unsafe { avx2_kernel::<MR>(a, panel, k, bias, c, ldc, cols) }
+    unsafe { avx2_kernel::<MR>(t) }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-fn avx2_kernel<const MR: usize>(
-    a: &[f32],
-    panel: &[f32],
-    k: usize,
-    bias: Option<&[f32]>,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
-    generic::<MR, true>(a, panel, k, bias, c, ldc, cols);
+fn avx2_kernel<const MR: usize>(t: Tile<'_>) {
+    generic::<MR, true>(t);
 }
 
-fn portable<const MR: usize>(
-    a: &[f32],
-    panel: &[f32],
-    k: usize,
-    bias: Option<&[f32]>,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
-    generic::<MR, false>(a, panel, k, bias, c, ldc, cols);
+fn portable<const MR: usize>(t: Tile<'_>) {
+    generic::<MR, false>(t);
 }
 
 #[inline(always)]
-fn generic<const MR: usize, const FMA: bool>(
-    a: &[f32],
-    panel: &[f32],
-    k: usize,
-    bias: Option<&[f32]>,
-    c: &mut [f32],
-    ldc: usize,
-    cols: usize,
-) {
+fn generic<const MR: usize, const FMA: bool>(t: Tile<'_>) {
+    let Tile {
+        a,
+        panel,
+        k,
+        bias,
+        c,
+        ldc,
+        cols,
+    } = t;
     let mut acc = [[0.0f32; NR]; MR];
     if let Some(bias) = bias {
         for row in &mut acc {
@@ -435,7 +433,15 @@ mod tests {
             macro_rules! slow {
                 ($($mr:literal)*) => {
                     match rows {
-                        $($mr => generic::<$mr, false>(&a, &b, k, None, &mut slow, NR, NR),)*
+                        $($mr => generic::<$mr, false>(Tile {
+                            a: &a,
+                            panel: &b,
+                            k,
+                            bias: None,
+                            c: &mut slow,
+                            ldc: NR,
+                            cols: NR,
+                        }),)*
                         _ => unreachable!(),
                     }
                 };
