@@ -359,6 +359,7 @@ fn error_from_problem(status: StatusCode, p: ProblemBody) -> Error {
             Error::invalid_input(field, why)
         }
         ErrorKind::Unauthorized => Error::unauthorized(reason("unauthorized: ".to_owned())),
+        ErrorKind::Forbidden => Error::forbidden(reason("forbidden: ".to_owned())),
         ErrorKind::Unsupported => Error::Unsupported {
             operation: "request",
             backend: BACKEND,

@@ -17,6 +17,8 @@ pub enum Entity {
     Memory,
     /// A model or its files.
     Model,
+    /// An API key.
+    ApiKey,
 }
 
 impl Entity {
@@ -26,6 +28,7 @@ impl Entity {
             Self::Context => "context",
             Self::Memory => "memory",
             Self::Model => "model",
+            Self::ApiKey => "api_key",
         }
     }
 }
@@ -40,7 +43,7 @@ impl FromStr for Entity {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        [Self::Context, Self::Memory, Self::Model]
+        [Self::Context, Self::Memory, Self::Model, Self::ApiKey]
             .into_iter()
             .find(|e| e.as_str() == s)
             .ok_or_else(|| Error::invalid_input("entity", format!("{s:?} is not an entity")))
@@ -93,6 +96,13 @@ pub enum Error {
         /// What was wrong with the credentials.
         reason: String,
     },
+    /// The credentials are valid but do not allow this call (a read-only key writing, a
+    /// key limited to other namespaces, a tenant's quota used up).
+    #[error("forbidden: {reason}")]
+    Forbidden {
+        /// Why.
+        reason: String,
+    },
     /// The backend cannot do this.
     #[error("{operation} is not supported by {backend}")]
     Unsupported {
@@ -134,6 +144,8 @@ pub enum ErrorKind {
     InvalidInput,
     /// See [`Error::Unauthorized`].
     Unauthorized,
+    /// See [`Error::Forbidden`].
+    Forbidden,
     /// See [`Error::Unsupported`].
     Unsupported,
     /// See [`Error::Unavailable`].
@@ -150,6 +162,7 @@ impl ErrorKind {
             Self::Conflict => "conflict",
             Self::InvalidInput => "invalid_input",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden => "forbidden",
             Self::Unsupported => "unsupported",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -157,11 +170,12 @@ impl ErrorKind {
     }
 
     /// Every kind, in a stable order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::NotFound,
         Self::Conflict,
         Self::InvalidInput,
         Self::Unauthorized,
+        Self::Forbidden,
         Self::Unsupported,
         Self::Unavailable,
         Self::Internal,
@@ -181,6 +195,7 @@ impl Error {
             Self::Conflict { .. } => ErrorKind::Conflict,
             Self::InvalidInput { .. } => ErrorKind::InvalidInput,
             Self::Unauthorized { .. } => ErrorKind::Unauthorized,
+            Self::Forbidden { .. } => ErrorKind::Forbidden,
             Self::Unsupported { .. } => ErrorKind::Unsupported,
             Self::Unavailable { .. } => ErrorKind::Unavailable,
             Self::Internal { .. } => ErrorKind::Internal,
@@ -223,7 +238,9 @@ impl Error {
     /// send it as the detail, so a client can rebuild the same error.
     pub fn reason(&self) -> String {
         match self {
-            Self::InvalidInput { reason, .. } | Self::Unauthorized { reason } => reason.clone(),
+            Self::InvalidInput { reason, .. }
+            | Self::Unauthorized { reason }
+            | Self::Forbidden { reason } => reason.clone(),
             Self::Conflict { detail, .. } => detail.clone(),
             Self::Unavailable { source, .. } | Self::Internal { source, .. } => source.to_string(),
             other => other.to_string(),
@@ -252,6 +269,13 @@ impl Error {
     /// Builds an [`Error::Unauthorized`].
     pub fn unauthorized(reason: impl Into<String>) -> Self {
         Self::Unauthorized {
+            reason: reason.into(),
+        }
+    }
+
+    /// Builds an [`Error::Forbidden`].
+    pub fn forbidden(reason: impl Into<String>) -> Self {
+        Self::Forbidden {
             reason: reason.into(),
         }
     }
@@ -291,6 +315,7 @@ mod tests {
             (ErrorKind::NotFound, "not_found"),
             (ErrorKind::Conflict, "conflict"),
             (ErrorKind::InvalidInput, "invalid_input"),
+            (ErrorKind::Forbidden, "forbidden"),
             (ErrorKind::Unsupported, "unsupported"),
             (ErrorKind::Unavailable, "unavailable"),
             (ErrorKind::Internal, "internal"),

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use crate::error::Entity;
 use crate::{
     model::{
-        ChangeFeed, Context, Hit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
-        Precondition, TextQuery, Timestamp,
+        ApiKey, AuditEvent, ChangeFeed, Context, Hit, IndexEntry, ListAudit, ListContexts,
+        ListMemories, Memory, MemoryId, Page, Precondition, Tenant, TextQuery, Timestamp,
     },
     text::Analyzer,
     Error, Result,
@@ -37,11 +37,17 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// or 1 on create) and keeps `id` and `created_at` of a replaced context.
     /// A failed precondition is a `Conflict`.
     async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context>;
-    /// Reads a context; expired contexts are absent.
-    async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>>;
-    /// Deletes a context; returns whether it existed.
+    /// Reads a context of `tenant`; expired contexts are absent.
+    async fn get_context(
+        &self,
+        tenant: &Tenant,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Context>>;
+    /// Deletes a context of `tenant`; returns whether it existed.
     async fn delete_context(
         &self,
+        tenant: &Tenant,
         namespace: &str,
         key: &str,
         expect: Precondition,
@@ -101,6 +107,21 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         let _ = analyzer;
         Ok(())
     }
+
+    /// Stores a new API key (its hash; never the key).
+    async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
+    /// The key with this SHA-256 hash, revoked and expired ones included.
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>>;
+    /// The keys of `tenant` (of every tenant for `None`), newest first.
+    async fn api_keys(&self, tenant: Option<&Tenant>) -> Result<Vec<ApiKey>>;
+    /// Marks key `id` revoked at `at` (kept if it already was); `None` if there is none.
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<Option<ApiKey>>;
+    /// Records the first use of key `id`; `true` if this call was the first.
+    async fn mark_api_key_used(&self, id: &str, at: Timestamp) -> Result<bool>;
+    /// Appends an event to the audit log (its `seq` is given by the store).
+    async fn append_audit(&self, event: &AuditEvent) -> Result<()>;
+    /// A page of the audit log, newest first.
+    async fn list_audit(&self, req: &ListAudit) -> Result<Page<AuditEvent>>;
 
     /// Reads a store-wide setting (for example the embedding model the data was made with).
     async fn get_meta(&self, key: &str) -> Result<Option<String>>;

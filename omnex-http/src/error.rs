@@ -109,6 +109,7 @@ impl From<Error> for ApiError {
             ErrorKind::Conflict => (StatusCode::CONFLICT, "Conflict"),
             ErrorKind::InvalidInput => (StatusCode::BAD_REQUEST, "Invalid input"),
             ErrorKind::Unauthorized => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            ErrorKind::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
             ErrorKind::Unsupported => (StatusCode::NOT_IMPLEMENTED, "Not supported"),
             ErrorKind::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Backend unavailable"),
             ErrorKind::Internal => (StatusCode::INTERNAL_SERVER_ERROR, "Internal error"),

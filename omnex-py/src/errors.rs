@@ -41,6 +41,12 @@ create_exception!(
 );
 create_exception!(
     omnex,
+    ForbiddenError,
+    OmnexError,
+    "The credentials are valid but do not allow this call (permission, namespace or quota)."
+);
+create_exception!(
+    omnex,
     UnavailableError,
     OmnexError,
     "A backend or the server cannot be reached; retrying may succeed."
@@ -61,6 +67,7 @@ pub(crate) fn to_py(err: Error) -> PyErr {
         ErrorKind::Conflict => ConflictError::new_err(message),
         ErrorKind::InvalidInput => InvalidInputError::new_err(message),
         ErrorKind::Unauthorized => UnauthorizedError::new_err(message),
+        ErrorKind::Forbidden => ForbiddenError::new_err(message),
         ErrorKind::Unsupported => UnsupportedError::new_err(message),
         ErrorKind::Unavailable => UnavailableError::new_err(message),
         ErrorKind::Internal => InternalError::new_err(message),
@@ -80,6 +87,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ConflictError", py.get_type::<ConflictError>())?;
     m.add("InvalidInputError", py.get_type::<InvalidInputError>())?;
     m.add("UnauthorizedError", py.get_type::<UnauthorizedError>())?;
+    m.add("ForbiddenError", py.get_type::<ForbiddenError>())?;
     m.add("UnsupportedError", py.get_type::<UnsupportedError>())?;
     m.add("UnavailableError", py.get_type::<UnavailableError>())?;
     m.add("InternalError", py.get_type::<InternalError>())?;

@@ -167,6 +167,9 @@ impl PgVectorIndex {
             format!(
                 "CREATE INDEX IF NOT EXISTS {t}_hnsw ON {t} USING hnsw (embedding vector_cosine_ops)"
             ),
+            // Tables made before tenants hold only the default tenant's entries.
+            format!("ALTER TABLE {t} ADD COLUMN IF NOT EXISTS tenant TEXT NOT NULL DEFAULT 'default'"),
+            format!("CREATE INDEX IF NOT EXISTS {t}_tenant ON {t} (tenant, namespace)"),
             format!("CREATE INDEX IF NOT EXISTS {t}_namespace ON {t} (namespace)"),
             format!("CREATE INDEX IF NOT EXISTS {t}_user ON {t} (user_id) WHERE user_id IS NOT NULL"),
             format!("CREATE INDEX IF NOT EXISTS {t}_agent ON {t} (agent_id) WHERE agent_id IS NOT NULL"),
@@ -241,6 +244,7 @@ impl VectorIndex for PgVectorIndex {
             .iter()
             .map(|e| e.fields.scope.namespace.as_str())
             .collect();
+        let tenants: Vec<&str> = entries.iter().map(|e| e.fields.tenant.as_str()).collect();
         let users: Vec<Option<&str>> = entries
             .iter()
             .map(|e| e.fields.scope.user_id.as_deref())
@@ -261,10 +265,10 @@ impl VectorIndex for PgVectorIndex {
             entries.iter().map(|e| e.fields.expires_at).collect();
         let t = &self.table;
         sqlx::query(&format!(
-            "INSERT INTO {t} (id, embedding, namespace, user_id, agent_id, session_id, metadata, expires_at) \
+            "INSERT INTO {t} (id, embedding, namespace, user_id, agent_id, session_id, metadata, expires_at, tenant) \
              SELECT * FROM unnest($1::uuid[], $2::vector[], $3::text[], $4::text[], $5::text[], \
-                                  $6::text[], $7::jsonb[], $8::timestamptz[]) \
-             ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, \
+                                  $6::text[], $7::jsonb[], $8::timestamptz[], $9::text[]) \
+             ON CONFLICT (id) DO UPDATE SET embedding = excluded.embedding, tenant = excluded.tenant, \
              namespace = excluded.namespace, user_id = excluded.user_id, \
              agent_id = excluded.agent_id, session_id = excluded.session_id, \
              metadata = excluded.metadata, expires_at = excluded.expires_at"
@@ -277,6 +281,7 @@ impl VectorIndex for PgVectorIndex {
         .bind(&sessions)
         .bind(&metadata)
         .bind(&expires)
+        .bind(&tenants)
         .execute(&self.pool)
         .await
         .map(|_| ())

@@ -239,6 +239,7 @@ impl QdrantIndex {
             .is_some_and(|s| s.map.contains_key(TEXT_VECTOR));
         self.sparse.store(sparse, Ordering::Relaxed);
         for (field, kind) in [
+            ("tenant", FieldType::Keyword),
             ("namespace", FieldType::Keyword),
             ("user_id", FieldType::Keyword),
             ("agent_id", FieldType::Keyword),
@@ -269,6 +270,7 @@ impl QdrantIndex {
                 ..Range::default()
             },
         )];
+        must.push(Condition::matches("tenant", f.tenant.to_string()));
         for (field, v) in [
             ("namespace", &f.namespace),
             ("user_id", &f.user_id),
@@ -309,6 +311,7 @@ impl QdrantIndex {
 fn payload(entry: &IndexEntry) -> Payload {
     let scope = &entry.fields.scope;
     let mut map: HashMap<String, serde_json::Value> = HashMap::new();
+    map.insert("tenant".into(), entry.fields.tenant.as_str().into());
     map.insert("namespace".into(), scope.namespace.clone().into());
     for (k, v) in [
         ("user_id", &scope.user_id),

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 
 use serde_json::json;
 
-use super::{entry, unique_namespace, Rng};
+use super::{entry, unique_namespace, unique_tenant, Rng};
 use crate::{
     backend::exact::brute_force,
     index::VectorIndex,
@@ -207,6 +207,46 @@ pub async fn filter_by_namespace_and_metadata(ix: &dyn VectorIndex) {
         let got = ix.search(&q).await.unwrap();
         let want = oracle(&entries, &q);
         assert_eq!(hit_ids(&got), hit_ids(&want), "filter {f:?}");
+    }
+}
+
+/// A search sees only its filter's tenant: with no other condition (the default
+/// tenant's plain search), with a namespace, and with metadata.
+pub async fn filter_by_tenant(ix: &dyn VectorIndex) {
+    let mut rng = Rng::new(18);
+    let dim = ix.dimension();
+    let tenants = [
+        crate::model::Tenant::default(),
+        unique_tenant(),
+        unique_tenant(),
+    ];
+    let ns = unique_namespace();
+    let mut entries = Vec::new();
+    for i in 0..150 {
+        let mut e = entry(rng.vector(dim), Scope::namespace(&ns));
+        e.fields.tenant = tenants[i % 3].clone();
+        e.fields.metadata.insert("even".into(), json!(i % 2 == 0));
+        entries.push(e);
+    }
+    ix.upsert(&entries).await.unwrap();
+    for t in &tenants {
+        let only = Filter {
+            tenant: t.clone(),
+            ..Filter::default()
+        };
+        for f in [
+            only.clone(),
+            only.clone().with_namespace(&ns),
+            only.clone().with_metadata("even", json!(true)),
+        ] {
+            let q = query(rng.vector(dim), 10, f.clone());
+            let got = ix.search(&q).await.unwrap();
+            for h in &got {
+                let e = entries.iter().find(|e| e.id == h.id).unwrap();
+                assert_eq!(&e.fields.tenant, t, "a hit of another tenant for {f:?}");
+            }
+            assert_eq!(hit_ids(&got), hit_ids(&oracle(&entries, &q)), "filter {f:?}");
+        }
     }
 }
 

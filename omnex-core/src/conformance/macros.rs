@@ -45,7 +45,8 @@ macro_rules! store_conformance {
             memory_expired_invisible, change_log_records_writes, change_log_prune_resets,
             scan_index_entries_pages, meta_roundtrip, invalid_cursor_is_invalid_input,
             text_rare_term_first, text_filter_is_prefilter, text_never_stale,
-            text_unicode_and_bm25_order);
+            text_unicode_and_bm25_order, tenants_keep_contexts_apart, tenants_keep_memories_apart,
+            api_keys_roundtrip, audit_log_pages);
     };
 }
 
@@ -55,7 +56,7 @@ macro_rules! index_conformance {
     ($make:expr) => {
         $crate::__conformance!(index, ($make)(16);
             nearest_first, update_never_stale, delete_removes, filter_is_prefilter,
-            filter_by_namespace_and_metadata, expired_excluded, min_score_applied,
+            filter_by_namespace_and_metadata, filter_by_tenant, expired_excluded, min_score_applied,
             dimension_mismatch_is_invalid_input, clear_and_len);
         $crate::__conformance!(index, ($make)(64); matches_exact);
     };

@@ -20,6 +20,12 @@ pub fn unique_namespace() -> String {
     format!("t_{}", uuid::Uuid::now_v7().simple())
 }
 
+/// A tenant name no other test uses.
+pub fn unique_tenant() -> crate::model::Tenant {
+    let id = uuid::Uuid::now_v7().simple().to_string();
+    crate::model::Tenant::new(&format!("t{}", &id[16..])).unwrap_or_default()
+}
+
 /// A small deterministic random generator (xorshift64*), so suites need no extra dependency.
 #[derive(Clone, Debug)]
 pub struct Rng(u64);

@@ -4,11 +4,11 @@ use std::collections::BTreeSet;
 
 use serde_json::json;
 
-use super::{unique_namespace, Rng};
+use super::{unique_namespace, unique_tenant, Rng};
 use crate::{
     model::{
-        now, Context, Filter, ListContexts, ListMemories, Memory, MemoryId, Metadata, Precondition,
-        Scope, TextQuery,
+        now, ApiKey, AuditEvent, Context, Filter, ListAudit, ListContexts, ListMemories, Memory,
+        MemoryId, Metadata, Permission, Precondition, Scope, Tenant, TextQuery,
     },
     store::Store,
     ErrorKind,
@@ -17,6 +17,7 @@ use crate::{
 fn context(ns: &str, key: &str, value: serde_json::Value) -> Context {
     let t = now();
     Context {
+        tenant: Tenant::default(),
         id: uuid::Uuid::now_v7(),
         namespace: ns.into(),
         key: key.into(),
@@ -33,6 +34,7 @@ fn memory(scope: Scope, content: &str, rng: &mut Rng) -> Memory {
     let t = now();
     Memory {
         id: MemoryId::new(),
+        tenant: Tenant::default(),
         content: content.into(),
         embedding: rng.vector(8),
         metadata: Metadata::new(),
@@ -59,14 +61,14 @@ pub async fn context_roundtrip(s: &dyn Store) {
     let stored = s.put_context(&c, Precondition::None).await.unwrap();
     assert_eq!(stored.version, 1);
     let got = s
-        .get_context(&ns, "prefs/theme")
+        .get_context(&Tenant::default(), &ns, "prefs/theme")
         .await
         .unwrap()
         .expect("stored");
     assert_eq!(got, stored);
     assert_eq!(got.value, c.value);
     assert_eq!(got.tags, c.tags);
-    assert!(s.get_context(&ns, "missing").await.unwrap().is_none());
+    assert!(s.get_context(&Tenant::default(), &ns, "missing").await.unwrap().is_none());
 }
 
 /// A restored context reads back exactly as given, and replaces what was there.
@@ -84,8 +86,8 @@ pub async fn context_restore_keeps_everything(s: &dyn Store) {
     s.restore_contexts(&[restored.clone(), other.clone()])
         .await
         .unwrap();
-    assert_eq!(s.get_context(&ns, "k").await.unwrap(), Some(restored));
-    assert_eq!(s.get_context(&ns, "other").await.unwrap(), Some(other));
+    assert_eq!(s.get_context(&Tenant::default(), &ns, "k").await.unwrap(), Some(restored));
+    assert_eq!(s.get_context(&Tenant::default(), &ns, "other").await.unwrap(), Some(other));
 }
 
 /// A replace bumps the version and keeps the id and creation time.
@@ -103,7 +105,7 @@ pub async fn context_replace_bumps_version(s: &dyn Store) {
     assert_eq!(second.id, first.id);
     assert_eq!(second.created_at, first.created_at);
     assert_eq!(
-        s.get_context(&ns, "k").await.unwrap().unwrap().value,
+        s.get_context(&Tenant::default(), &ns, "k").await.unwrap().unwrap().value,
         json!(2)
     );
 }
@@ -132,7 +134,7 @@ pub async fn context_version_conflict(s: &dyn Store) {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
-    assert!(s.get_context(&ns, "other").await.unwrap().is_none());
+    assert!(s.get_context(&Tenant::default(), &ns, "other").await.unwrap().is_none());
 }
 
 /// Delete reports whether something was deleted and honours versions.
@@ -142,17 +144,17 @@ pub async fn context_delete(s: &dyn Store) {
         .await
         .unwrap();
     let err = s
-        .delete_context(&ns, "k", Precondition::Version(9))
+        .delete_context(&Tenant::default(), &ns, "k", Precondition::Version(9))
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
     assert!(s
-        .delete_context(&ns, "k", Precondition::Version(1))
+        .delete_context(&Tenant::default(), &ns, "k", Precondition::Version(1))
         .await
         .unwrap());
-    assert!(s.get_context(&ns, "k").await.unwrap().is_none());
+    assert!(s.get_context(&Tenant::default(), &ns, "k").await.unwrap().is_none());
     assert!(!s
-        .delete_context(&ns, "k", Precondition::None)
+        .delete_context(&Tenant::default(), &ns, "k", Precondition::None)
         .await
         .unwrap());
     // Re-creating starts over at version 1.
@@ -220,6 +222,7 @@ pub async fn context_list_filters(s: &dyn Store) {
             prefix: prefix.map(String::from),
             limit: Some(100),
             cursor: None,
+            ..ListContexts::default()
         };
         async move {
             s.list_contexts(&req)
@@ -251,7 +254,7 @@ pub async fn context_expired_invisible(s: &dyn Store) {
     let mut live = context(&ns, "live", json!(2));
     live.expires_at = Some(now() + chrono::TimeDelta::hours(1));
     s.put_context(&live, Precondition::None).await.unwrap();
-    assert!(s.get_context(&ns, "gone").await.unwrap().is_none());
+    assert!(s.get_context(&Tenant::default(), &ns, "gone").await.unwrap().is_none());
     let listed = s
         .list_contexts(&ListContexts {
             namespace: Some(ns.clone()),
@@ -270,7 +273,7 @@ pub async fn context_expired_invisible(s: &dyn Store) {
         .await
         .unwrap();
     assert!(purged.contexts >= 1);
-    assert!(s.get_context(&ns, "live").await.unwrap().is_none());
+    assert!(s.get_context(&Tenant::default(), &ns, "live").await.unwrap().is_none());
 }
 
 /// A batch reads back in the order asked, with embeddings intact.
@@ -782,4 +785,208 @@ pub async fn text_unicode_and_bm25_order(s: &dyn Store) {
         text_search(s, "kestrel", filter, 10).await,
         vec![batch[2].id, batch[3].id]
     );
+}
+
+fn tenant(name: &str) -> Tenant {
+    Tenant::new(name).unwrap()
+}
+
+/// Two tenants with the same namespace and keys never see each other's contexts:
+/// reads, listings, versions and deletes are per tenant.
+pub async fn tenants_keep_contexts_apart(s: &dyn Store) {
+    let ns = unique_namespace();
+    let (a, b) = (tenant("acme"), unique_tenant());
+    let mut ca = context(&ns, "k", json!("of a"));
+    ca.tenant = a.clone();
+    let mut cb = context(&ns, "k", json!("of b"));
+    cb.tenant = b.clone();
+    s.put_context(&ca, Precondition::None).await.unwrap();
+    // Creating "only if absent" in b succeeds although a holds the same key.
+    let stored_b = s.put_context(&cb, Precondition::Absent).await.unwrap();
+    assert_eq!(stored_b.version, 1);
+    assert_eq!(stored_b.tenant, b);
+    let got_a = s.get_context(&a, &ns, "k").await.unwrap().unwrap();
+    assert_eq!((got_a.value, got_a.tenant), (json!("of a"), a.clone()));
+    let got_b = s.get_context(&b, &ns, "k").await.unwrap().unwrap();
+    assert_eq!(got_b.value, json!("of b"));
+    assert!(s
+        .get_context(&Tenant::default(), &ns, "k")
+        .await
+        .unwrap()
+        .is_none());
+    let listed = |t: Tenant| {
+        let req = ListContexts {
+            tenant: t,
+            namespace: Some(ns.clone()),
+            limit: Some(100),
+            ..ListContexts::default()
+        };
+        async move { s.list_contexts(&req).await.unwrap().items }
+    };
+    let in_b = listed(b.clone()).await;
+    assert_eq!(in_b.len(), 1);
+    assert_eq!(in_b[0].value, json!("of b"));
+    assert!(s
+        .delete_context(&a, &ns, "k", Precondition::None)
+        .await
+        .unwrap());
+    assert!(listed(a.clone()).await.is_empty());
+    assert_eq!(
+        s.get_context(&b, &ns, "k").await.unwrap().unwrap().value,
+        json!("of b")
+    );
+}
+
+/// Memories of two tenants in one namespace: listings and full-text search of one
+/// tenant never return the other's, and every memory reads back with its tenant.
+pub async fn tenants_keep_memories_apart(s: &dyn Store) {
+    let mut rng = Rng::new(31);
+    let ns = unique_namespace();
+    let (a, b) = (tenant("acme"), unique_tenant());
+    let scope = Scope::namespace(ns.clone());
+    let mut batch = Vec::new();
+    for (i, t) in [&a, &b, &a, &b, &Tenant::default()].into_iter().enumerate() {
+        let mut m = memory(scope.clone(), &format!("quarterly zebra report {i}"), &mut rng);
+        m.tenant = t.clone();
+        batch.push(m);
+    }
+    s.put_memories(&batch).await.unwrap();
+    let read = s.get_memories(&ids(&batch)).await.unwrap();
+    assert_eq!(
+        read.iter().map(|m| m.tenant.clone()).collect::<Vec<_>>(),
+        batch.iter().map(|m| m.tenant.clone()).collect::<Vec<_>>()
+    );
+    for t in [&a, &b, &Tenant::default()] {
+        let want: BTreeSet<MemoryId> = batch
+            .iter()
+            .filter(|m| &m.tenant == t)
+            .map(|m| m.id)
+            .collect();
+        let filter = Filter {
+            tenant: t.clone(),
+            ..Filter::default().with_namespace(&ns)
+        };
+        let listed: BTreeSet<MemoryId> = list_all(s, filter.clone())
+            .await
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(listed, want, "listing of tenant {t}");
+        // Without a namespace, too.
+        let everywhere: BTreeSet<MemoryId> = list_all(
+            s,
+            Filter {
+                tenant: t.clone(),
+                ..Filter::default()
+            },
+        )
+        .await
+        .iter()
+        .map(|m| m.id)
+        .filter(|id| batch.iter().any(|m| m.id == *id))
+        .collect();
+        assert_eq!(everywhere, want, "listing of tenant {t} in every namespace");
+        if s.text_analyzer().is_some() {
+            let found: BTreeSet<MemoryId> = text_search(s, "zebra", filter, 10)
+                .await
+                .into_iter()
+                .collect();
+            assert_eq!(found, want, "keyword search of tenant {t}");
+        }
+    }
+}
+
+/// API keys are stored by hash, found by hash, listed per tenant, revoked once and
+/// marked used once.
+pub async fn api_keys_roundtrip(s: &dyn Store) {
+    let ns = unique_namespace();
+    let t = unique_tenant();
+    let id = t.as_str()[1..9].to_owned();
+    let key = ApiKey {
+        prefix: format!("omx_{id}"),
+        id,
+        hash: format!("{ns}-hash"),
+        name: "ci".into(),
+        tenant: t.clone(),
+        permission: Permission::Read,
+        namespaces: Some(vec!["a".into(), "b".into()]),
+        created_at: now(),
+        expires_at: None,
+        revoked_at: None,
+        first_used_at: None,
+    };
+    s.put_api_key(&key).await.unwrap();
+    assert_eq!(s.api_key_by_hash(&key.hash).await.unwrap(), Some(key.clone()));
+    assert_eq!(s.api_key_by_hash("no such hash").await.unwrap(), None);
+    assert_eq!(s.api_keys(Some(&t)).await.unwrap(), vec![key.clone()]);
+    assert!(s
+        .api_keys(None)
+        .await
+        .unwrap()
+        .iter()
+        .any(|k| k.id == key.id));
+    assert!(s.mark_api_key_used(&key.id, now()).await.unwrap());
+    assert!(!s.mark_api_key_used(&key.id, now()).await.unwrap());
+    let at = now();
+    let revoked = s.revoke_api_key(&key.id, at).await.unwrap().unwrap();
+    assert_eq!(revoked.revoked_at, Some(at));
+    assert!(revoked.first_used_at.is_some());
+    // Revoking again keeps the first time.
+    let again = s.revoke_api_key(&key.id, now()).await.unwrap().unwrap();
+    assert_eq!(again.revoked_at, Some(at));
+    assert_eq!(s.revoke_api_key("missing!", now()).await.unwrap(), None);
+}
+
+/// The audit log keeps events in order, pages newest first and filters by tenant.
+pub async fn audit_log_pages(s: &dyn Store) {
+    let t = unique_tenant().to_string();
+    for i in 0..5 {
+        s.append_audit(&AuditEvent {
+            seq: 0,
+            at: now(),
+            tenant: Some(t.clone()),
+            action: if i % 2 == 0 { "key.created" } else { "auth.failed" }.into(),
+            subject: Some(format!("omx_{i}")),
+            target: None,
+            detail: None,
+        })
+        .await
+        .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .list_audit(&ListAudit {
+                tenant: Some(t.clone()),
+                limit: Some(2),
+                cursor: cursor.take(),
+                ..ListAudit::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|e| e.subject.clone().unwrap()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["omx_4", "omx_3", "omx_2", "omx_1", "omx_0"]);
+    let created = s
+        .list_audit(&ListAudit {
+            tenant: Some(t.clone()),
+            action: Some("key.created".into()),
+            ..ListAudit::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.items.len(), 3);
+    let err = s
+        .list_audit(&ListAudit {
+            cursor: Some("x".into()),
+            ..ListAudit::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }

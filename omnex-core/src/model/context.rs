@@ -1,12 +1,16 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::Timestamp;
+use super::{Tenant, Timestamp};
 
 /// A structured JSON value stored under `namespace/key`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Context {
+    /// The tenant it belongs to (set by the core from the caller's credentials).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub tenant: Tenant,
     /// A UUIDv7 given when the context is first created; kept across replaces.
     pub id: Uuid,
     /// The namespace (for example an app or a user).
@@ -113,6 +117,9 @@ impl PutContext {
 /// A listing of contexts, ordered by `(namespace, key)`.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct ListContexts {
+    /// The tenant (set by the core from the caller's credentials).
+    #[serde(skip)]
+    pub tenant: Tenant,
     /// Only this namespace.
     pub namespace: Option<String>,
     /// Only contexts carrying this tag.

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Metadata, Scope, Timestamp};
+use super::{Metadata, Scope, Tenant, Timestamp};
 
 /// Which memories a listing or a search may return. Every set field must match.
 ///
@@ -10,6 +10,9 @@ use super::{Metadata, Scope, Timestamp};
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Filter {
+    /// Only this tenant: always set, by the core, from the caller's credentials.
+    #[serde(skip)]
+    pub tenant: Tenant,
     /// Only this namespace.
     #[serde(default)]
     pub namespace: Option<String>,
@@ -60,7 +63,8 @@ impl Filter {
         fn eq(want: &Option<String>, have: &Option<String>) -> bool {
             want.as_ref().is_none_or(|w| have.as_ref() == Some(w))
         }
-        fields.expires_at.is_none_or(|t| t > now)
+        fields.tenant == self.tenant
+            && fields.expires_at.is_none_or(|t| t > now)
             && self
                 .namespace
                 .as_ref()
@@ -89,6 +93,9 @@ pub(crate) fn json_scalar_eq(a: &serde_json::Value, b: &serde_json::Value) -> bo
 /// What an index keeps of a memory to apply a [`Filter`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct FilterFields {
+    /// The memory's tenant (`default` in snapshots made before tenants).
+    #[serde(default)]
+    pub tenant: Tenant,
     /// The memory's scope.
     pub scope: Scope,
     /// The memory's metadata.

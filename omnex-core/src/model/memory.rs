@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Filter, FilterFields, MemoryId, Metadata, Timestamp};
+use super::{Filter, FilterFields, MemoryId, Metadata, Tenant, Timestamp};
 
 /// The namespace used when none is given.
 pub const DEFAULT_NAMESPACE: &str = "default";
@@ -133,7 +133,7 @@ impl ScopeArgs {
             user_id: self.user_id,
             agent_id: self.agent_id,
             session_id: self.session_id,
-            metadata: Metadata::default(),
+            ..Filter::default()
         }
     }
 }
@@ -144,6 +144,10 @@ impl ScopeArgs {
 pub struct Memory {
     /// UUIDv7 id.
     pub id: MemoryId,
+    /// The tenant it belongs to (set by the core from the caller's credentials).
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub tenant: Tenant,
     /// The text.
     pub content: String,
     /// The embedding of `content` (unit length for cosine indexes).
@@ -180,6 +184,7 @@ impl Memory {
             id: self.id,
             vector: self.embedding.clone(),
             fields: FilterFields {
+                tenant: self.tenant.clone(),
                 scope: self.scope.clone(),
                 metadata: self.metadata.clone(),
                 expires_at: self.expires_at,

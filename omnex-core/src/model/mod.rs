@@ -1,11 +1,16 @@
 //! The data model: contexts, memories, scopes, filters and pages.
 
+mod access;
 mod context;
 mod filter;
 mod id;
 mod memory;
 mod page;
 
+pub use access::{
+    ApiKey, AuditEvent, CreatedApiKey, ListAudit, NewApiKey, Permission, Principal, Tenant,
+    DEFAULT_TENANT,
+};
 pub use context::{Context, ListContexts, Precondition, PutContext};
 pub use filter::{Filter, FilterFields};
 pub use id::MemoryId;

@@ -8,7 +8,11 @@ use std::{
 use tracing::warn;
 
 use super::{Inner, Omnex};
-use crate::{model::now, store::Purged, Result};
+use crate::{
+    model::{now, Principal},
+    store::Purged,
+    Result,
+};
 
 impl Omnex {
     /// Deletes expired contexts and memories and prunes the change log; the
@@ -92,7 +96,11 @@ impl Omnex {
             loop {
                 tick.tick().await;
                 let Some(inner) = weak.upgrade() else { return };
-                job(Omnex { inner }).await;
+                job(Omnex {
+                    inner,
+                    principal: Arc::new(Principal::local()),
+                })
+                .await;
             }
         });
         self.inner.tasks.lock().push(task);

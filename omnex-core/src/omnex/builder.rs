@@ -118,7 +118,9 @@ impl OmnexBuilder {
                 recorded: tokio::sync::Mutex::new(0),
                 index_down_until: parking_lot::Mutex::new(None),
                 tasks: parking_lot::Mutex::new(Vec::new()),
+                keys: Default::default(),
             }),
+            principal: Arc::new(crate::model::Principal::local()),
         };
         omnex.open_index().await?;
         omnex.start_background();

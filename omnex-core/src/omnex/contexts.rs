@@ -10,7 +10,7 @@ use super::Omnex;
 use crate::{
     cache::Cache,
     error::Entity,
-    model::{now, Context, ListContexts, Page, Precondition, PutContext},
+    model::{now, Context, ListContexts, Page, Permission, Precondition, PutContext, Tenant},
     validate, Error, Result,
 };
 
@@ -19,8 +19,8 @@ use crate::{
 const CONTEXT_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// The cache key of a context.
-fn context_cache_key(namespace: &str, key: &str) -> String {
-    format!("ctx\u{0}{namespace}\u{0}{key}")
+fn context_cache_key(tenant: &Tenant, namespace: &str, key: &str) -> String {
+    format!("ctx\u{0}{tenant}\u{0}{namespace}\u{0}{key}")
 }
 
 impl Omnex {
@@ -28,12 +28,15 @@ impl Omnex {
     /// stored version matches (else a `Conflict`); `if_version: 0` means "create only,
     /// never replace".
     pub async fn put_context(&self, req: PutContext) -> Result<Context> {
+        self.require(Permission::Write).await?;
         validate::namespace(&req.namespace)?;
+        self.denied_if(self.principal.check_namespace(&req.namespace)).await?;
         validate::key(&req.key)?;
         validate::value(&req.value)?;
         validate::tags(&req.tags)?;
         let now = now();
         let ctx = Context {
+            tenant: self.principal.tenant.clone(),
             id: Uuid::now_v7(),
             namespace: req.namespace,
             key: req.key,
@@ -55,11 +58,14 @@ impl Omnex {
 
     /// Reads a context (`NotFound` if absent or expired).
     pub async fn get_context(&self, namespace: &str, key: &str) -> Result<Context> {
+        self.require(Permission::Read).await?;
         validate::namespace(namespace)?;
         validate::key(key)?;
+        self.denied_if(self.principal.check_namespace(namespace)).await?;
+        let tenant = &self.principal.tenant;
         let cache = self.shared_cache();
         if let Some(cache) = cache {
-            match cache.get(&context_cache_key(namespace, key)).await {
+            match cache.get(&context_cache_key(tenant, namespace, key)).await {
                 Ok(Some(bytes)) => match serde_json::from_slice::<Context>(&bytes) {
                     Ok(ctx) if ctx.expires_at.is_none_or(|t| t > now()) => return Ok(ctx),
                     _ => {}
@@ -71,7 +77,7 @@ impl Omnex {
         let ctx = self
             .inner
             .store
-            .get_context(namespace, key)
+            .get_context(tenant, namespace, key)
             .await?
             .ok_or_else(|| Error::not_found(Entity::Context, format!("{namespace}/{key}")))?;
         if let Some(cache) = cache {
@@ -82,7 +88,7 @@ impl Omnex {
             if let Ok(bytes) = serde_json::to_vec(&ctx) {
                 if let Err(e) = cache
                     .set(
-                        &context_cache_key(namespace, key),
+                        &context_cache_key(tenant, namespace, key),
                         Bytes::from(bytes),
                         Some(ttl),
                     )
@@ -104,7 +110,8 @@ impl Omnex {
     /// Drops a context from the shared cache after a write.
     async fn forget_context(&self, namespace: &str, key: &str) {
         if let Some(cache) = self.shared_cache() {
-            if let Err(e) = cache.delete(&context_cache_key(namespace, key)).await {
+            let cache_key = context_cache_key(&self.principal.tenant, namespace, key);
+            if let Err(e) = cache.delete(&cache_key).await {
                 warn!(error = %e, "cache invalidation failed; the cached copy expires within 30 s");
             }
         }
@@ -117,16 +124,20 @@ impl Omnex {
         key: &str,
         if_version: Option<u64>,
     ) -> Result<()> {
+        self.require(Permission::Write).await?;
         validate::namespace(namespace)?;
         validate::key(key)?;
+        self.denied_if(self.principal.check_namespace(namespace)).await?;
         let expect = if_version.map_or(Precondition::None, Precondition::Version);
         let deleted = self
             .inner
             .store
-            .delete_context(namespace, key, expect)
+            .delete_context(&self.principal.tenant, namespace, key, expect)
             .await?;
         self.forget_context(namespace, key).await;
         if deleted {
+            self.audit("context.deleted", Some(format!("{namespace}/{key}")), None)
+                .await;
             Ok(())
         } else {
             Err(Error::not_found(
@@ -137,11 +148,16 @@ impl Omnex {
     }
 
     /// Lists contexts by `(namespace, key)`, a page at a time.
-    pub async fn list_contexts(&self, req: ListContexts) -> Result<Page<Context>> {
+    pub async fn list_contexts(&self, mut req: ListContexts) -> Result<Page<Context>> {
+        self.require(Permission::Read).await?;
         if let Some(ns) = &req.namespace {
             validate::namespace(ns)?;
         }
         validate::page_limit(req.limit)?;
+        req.namespace = self
+            .denied_if(self.principal.read_namespace(req.namespace.take()))
+            .await?;
+        req.tenant = self.principal.tenant.clone();
         self.inner.store.list_contexts(&req).await
     }
 }

@@ -3,7 +3,7 @@
 use super::Omnex;
 use crate::{
     error::Entity,
-    model::{now, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page},
+    model::{now, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page, Permission},
     validate, Error, Result,
 };
 
@@ -18,6 +18,7 @@ impl Omnex {
 
     /// Adds up to 1000 memories, all or nothing, returned in input order.
     pub async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
+        self.require(Permission::Write).await?;
         validate::batch_len(batch.len())?;
         let now = now();
         let dim = self.dimension();
@@ -33,6 +34,10 @@ impl Omnex {
                 Ok(())
             };
             check().map_err(|e| if batch.len() > 1 { e.at_item(i) } else { e })?;
+        }
+        for m in &batch {
+            self.denied_if(self.principal.check_namespace(&m.scope.namespace))
+                .await?;
         }
         let to_embed: Vec<String> = batch
             .iter()
@@ -50,6 +55,7 @@ impl Omnex {
             };
             memories.push(Memory {
                 id: MemoryId::new(),
+                tenant: self.principal.tenant.clone(),
                 content: m.content,
                 embedding,
                 metadata: m.metadata,
@@ -65,17 +71,27 @@ impl Omnex {
     }
 
     /// Reads a memory (`NotFound` if absent or expired).
+    /// Another tenant's memory, or one in a namespace the caller is limited away
+    /// from, is `NotFound` too: an id never tells whether it exists elsewhere.
     pub async fn get_memory(&self, id: MemoryId) -> Result<Memory> {
+        self.require(Permission::Read).await?;
+        self.own_memory(id).await
+    }
+
+    /// The memory `id` if this handle's principal may see it, else `NotFound`.
+    async fn own_memory(&self, id: MemoryId) -> Result<Memory> {
         self.inner
             .store
             .get_memories(&[id])
             .await?
             .pop()
+            .filter(|m| self.principal.owns(&m.tenant, &m.scope.namespace))
             .ok_or_else(|| Error::not_found(Entity::Memory, id.to_string()))
     }
 
     /// Updates a memory; new content is re-embedded.
     pub async fn update_memory(&self, id: MemoryId, update: MemoryUpdate) -> Result<Memory> {
+        self.require(Permission::Write).await?;
         if let Some(c) = &update.content {
             validate::content(c)?;
         }
@@ -87,7 +103,7 @@ impl Omnex {
         }
         let now = now();
         let new_expiry = validate::expiry(update.expires_at, update.ttl_seconds, now)?;
-        let mut memory = self.get_memory(id).await?;
+        let mut memory = self.own_memory(id).await?;
         if let Some(content) = update.content {
             if content != memory.content || update.embedding.is_some() {
                 memory.embedding = match update.embedding {
@@ -120,18 +136,25 @@ impl Omnex {
 
     /// Deletes a memory (`NotFound` if absent).
     pub async fn delete_memory(&self, id: MemoryId) -> Result<()> {
+        self.require(Permission::Write).await?;
+        // Read first: another tenant's memory is not found, and is left alone.
+        self.own_memory(id).await?;
         let n = self.inner.store.delete_memories(&[id]).await?;
         self.sync_after_write().await;
         if n == 0 {
             return Err(Error::not_found(Entity::Memory, id.to_string()));
         }
+        self.audit("memory.deleted", Some(id.to_string()), None)
+            .await;
         Ok(())
     }
 
     /// Lists memories by id (creation order), a page at a time.
-    pub async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>> {
+    pub async fn list_memories(&self, mut req: ListMemories) -> Result<Page<Memory>> {
+        self.require(Permission::Read).await?;
         validate::filter(&req.filter)?;
         validate::page_limit(req.limit)?;
+        self.denied_if(self.principal.confine(&mut req.filter)).await?;
         let mut page = self.inner.store.list_memories(&req).await?;
         if !req.include_embedding {
             page.items.iter_mut().for_each(Memory::drop_embedding);

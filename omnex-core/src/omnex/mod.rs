@@ -8,10 +8,17 @@
 use std::sync::Arc;
 
 use crate::{
-    backend, cache::Cache, config::Config, embed::Embedder, index::VectorIndex, store::Store,
+    backend,
+    cache::Cache,
+    config::Config,
+    embed::Embedder,
+    index::VectorIndex,
+    model::{Permission, Principal},
+    store::Store,
     Error, Result,
 };
 
+mod access;
 mod background;
 mod builder;
 mod contexts;
@@ -30,6 +37,11 @@ const META_DIMENSION: &str = "embedding_dimension";
 
 /// Durable memory for AI applications. Cheap to clone; all clones share one engine.
 ///
+/// Every call runs for a [`Principal`]: [`Omnex::open`] gives the local one (the
+/// default tenant, every permission), and [`Omnex::with_principal`] a handle on the
+/// same engine that acts for another caller, which the core holds to its tenant,
+/// permission and namespaces.
+///
 /// ```no_run
 /// # async fn demo() -> omnex_core::Result<()> {
 /// use omnex_core::{Config, Omnex, model::{NewMemory, SearchRequest, Scope}};
@@ -43,6 +55,7 @@ const META_DIMENSION: &str = "embedding_dimension";
 #[derive(Clone)]
 pub struct Omnex {
     inner: Arc<Inner>,
+    principal: Arc<Principal>,
 }
 
 struct Inner {
@@ -58,6 +71,8 @@ struct Inner {
     index_down_until: parking_lot::Mutex<Option<std::time::Instant>>,
     /// For a shared index: the position last recorded in the store for other processes.
     recorded: tokio::sync::Mutex<i64>,
+    /// API keys checked lately.
+    keys: access::KeyCache,
     /// Background tasks (expiry sweep, index sync), stopped when the engine is dropped.
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -76,6 +91,7 @@ impl std::fmt::Debug for Omnex {
             .field("store", &self.inner.store)
             .field("index", &self.inner.index)
             .field("embedder", &self.inner.embedder)
+            .field("tenant", &self.principal.tenant)
             .finish_non_exhaustive()
     }
 }
@@ -111,6 +127,35 @@ impl Omnex {
             .dimension(dimension)
             .build()
             .await
+    }
+
+    /// A handle on this engine whose calls run for `principal`: they see only its
+    /// tenant's data (and only its namespaces, if it is limited to some) and may do
+    /// only what its permission allows. Cheap: it shares the engine.
+    pub fn with_principal(&self, principal: Principal) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            principal: Arc::new(principal),
+        }
+    }
+
+    /// Who this handle's calls run for.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// Fails with `Forbidden` (and an audit record) unless this handle's principal
+    /// has `need`.
+    async fn require(&self, need: Permission) -> Result<()> {
+        self.denied_if(self.principal.require(need)).await
+    }
+
+    /// Passes `check` through, recording a refusal in the audit log.
+    async fn denied_if<T>(&self, check: Result<T>) -> Result<T> {
+        if let Err(e) = &check {
+            self.access_denied(None, &e.reason()).await;
+        }
+        check
     }
 
     /// Where the vector index keeps its entries (for logs and `omnex reindex`).

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use super::Omnex;
 use crate::{
     model::{
-        now, Explanation, Hit, LegRank, Memory, MemoryId, SearchHit, SearchMode, SearchRequest,
-        TextQuery, Timestamp, VectorQuery,
+        now, Explanation, Hit, LegRank, Memory, MemoryId, Permission, SearchHit, SearchMode,
+        SearchRequest, TextQuery, Timestamp, VectorQuery,
     },
     validate, Error, Result,
 };
@@ -59,8 +59,10 @@ impl Signals<'_> {
 
 impl Omnex {
     /// Searches memories by meaning, by words, or both (see [`SearchRequest`]), best first.
-    pub async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>> {
+    pub async fn search(&self, mut req: SearchRequest) -> Result<Vec<SearchHit>> {
+        self.require(Permission::Read).await?;
         let plan = self.plan(&req)?;
+        self.denied_if(self.principal.confine(&mut req.filter)).await?;
         let depth = if plan.mode == SearchMode::Hybrid || plan.rerank {
             candidate_depth(plan.k)
         } else {
@@ -110,6 +112,8 @@ impl Omnex {
             .get_memories(&ids)
             .await?
             .into_iter()
+            // Every leg filters by tenant already; this keeps it so if one did not.
+            .filter(|m| self.principal.owns(&m.tenant, &m.scope.namespace))
             .map(|m| (m.id, m))
             .collect();
         let signals = Signals {

@@ -57,9 +57,11 @@ impl Omnex {
         Ok(())
     }
 
-    /// The store key under which a shared index's position is recorded.
+    /// The store key under which a shared index's position is recorded. Its `v2`
+    /// marks entries that carry their tenant: an index built before tenants has no
+    /// position under it, so it is rebuilt once.
     fn applied_key(&self) -> String {
-        format!("index_applied:{}", self.inner.index.location())
+        format!("index_applied:v2:{}", self.inner.index.location())
     }
 
     /// At startup: a local index loads its snapshot and catches up from the change

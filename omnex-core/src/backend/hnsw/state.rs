@@ -22,6 +22,7 @@ pub(super) struct Meta {
 /// Which scope field a posting list is about.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Field {
+    Tenant,
     Namespace,
     User,
     Agent,
@@ -31,6 +32,7 @@ enum Field {
 fn scope_terms(fields: &FilterFields) -> impl Iterator<Item = (Field, &str)> {
     let s = &fields.scope;
     [
+        Some((Field::Tenant, fields.tenant.as_str())),
         Some((Field::Namespace, s.namespace.as_str())),
         s.user_id.as_deref().map(|v| (Field::User, v)),
         s.agent_id.as_deref().map(|v| (Field::Agent, v)),
@@ -42,6 +44,7 @@ fn scope_terms(fields: &FilterFields) -> impl Iterator<Item = (Field, &str)> {
 
 fn filter_terms(filter: &Filter) -> Vec<(Field, &str)> {
     [
+        Some((Field::Tenant, filter.tenant.as_str())),
         filter.namespace.as_deref().map(|v| (Field::Namespace, v)),
         filter.user_id.as_deref().map(|v| (Field::User, v)),
         filter.agent_id.as_deref().map(|v| (Field::Agent, v)),
@@ -231,8 +234,8 @@ impl State {
         self.upsert(entries, threads);
     }
 
-    /// The posting lists a filter's scope terms select, smallest first; `None` when
-    /// the filter has no scope terms.
+    /// The posting lists a filter's scope terms select, smallest first (the tenant is
+    /// always one of them).
     fn narrow(&self, filter: &Filter) -> Option<Vec<&HashSet<u32>>> {
         let terms = filter_terms(filter);
         if terms.is_empty() {
@@ -262,6 +265,7 @@ impl State {
 
     pub(super) fn search(&self, q: &VectorQuery, ef: usize) -> Vec<Hit> {
         let live = self.live();
+        let live_count = live;
         if q.k == 0 || live == 0 {
             return Vec::new();
         }
@@ -290,7 +294,14 @@ impl State {
         };
         let live = |n: u32| !self.graph.removed[n as usize] && !self.expiring[n as usize];
         let ef = ef.max(q.k);
-        let found = if q.filter != Filter::default() {
+        // Only the tenant, and every live node is the tenant's: no filter to apply.
+        let whole_tenant = matching == live_count
+            && q.filter
+                == Filter {
+                    tenant: q.filter.tenant.clone(),
+                    ..Filter::default()
+                };
+        let found = if !whole_tenant {
             self.graph.search(&vector, q.k, ef, matches)
         } else if self.graph.free.is_empty() && self.expiring_live == 0 {
             // Every node is live and never expires: nothing to check.

@@ -6,6 +6,7 @@
 //! and `migrate=false` are read by Omnex; every other parameter goes to the driver
 //! (for example `sslmode`, `application_name`).
 
+mod access;
 mod store;
 mod text;
 
@@ -30,6 +31,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "full_text",
         include_str!("migrations/0002_full_text.sql"),
     ),
+    (3, "tenants", include_str!("migrations/0003_tenants.sql")),
 ];
 
 /// The embedded migrations as a source for sqlx's migrator (which records them in
@@ -303,7 +305,9 @@ pub(crate) fn push_filter(
     filter: &crate::model::Filter,
     now: crate::model::Timestamp,
 ) {
-    qb.push(" AND (expires_at IS NULL OR expires_at > ")
+    qb.push(" AND tenant = ")
+        .push_bind(filter.tenant.to_string())
+        .push(" AND (expires_at IS NULL OR expires_at > ")
         .push_bind(now)
         .push(")");
     for (col, v) in [

@@ -4,12 +4,13 @@ use async_trait::async_trait;
 use sqlx::{postgres::PgRow, types::Json, PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{push_filter, text, PostgresStore};
+use super::{access, push_filter, text, PostgresStore};
 use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, Change,
         ChangeFeed, Context, FilterFields, Hit, IndexEntry, ListContexts, ListMemories, Memory,
-        MemoryId, Metadata, Page, Precondition, Scope, TextQuery, Timestamp,
+        MemoryId, Metadata, Page, Precondition, Scope, Tenant, TextQuery, Timestamp,
+        ApiKey, AuditEvent, ListAudit,
     },
     store::{check_precondition, Purged, Store},
     text::Analyzer,
@@ -22,9 +23,9 @@ const PRUNED_THROUGH: &str = "changes_pruned_through";
 const CHANGE_LOG_LOCK: i64 = 0x6f6d_6e65_785f_6c6f; // "omnex_lo"
 
 const MEMORY_COLUMNS: &str = "id, namespace, user_id, agent_id, session_id, content, metadata, \
-     embedding, created_at, updated_at, expires_at";
+     embedding, created_at, updated_at, expires_at, tenant";
 const CONTEXT_COLUMNS: &str =
-    "namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
+    "tenant, namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
 
 fn map_err(e: sqlx::Error) -> Error {
     super::map_err("postgres", e)
@@ -44,6 +45,7 @@ fn memory_from_row(row: &PgRow) -> Result<Memory> {
     let Json(metadata): Json<Metadata> = row.try_get("metadata").map_err(map_err)?;
     Ok(Memory {
         id: MemoryId(row.try_get("id").map_err(map_err)?),
+        tenant: tenant_from_row(row)?,
         content: row.try_get("content").map_err(map_err)?,
         embedding: vector_bytes::decode(&embedding),
         metadata,
@@ -54,9 +56,15 @@ fn memory_from_row(row: &PgRow) -> Result<Memory> {
     })
 }
 
+fn tenant_from_row(row: &PgRow) -> Result<Tenant> {
+    let tenant: &str = row.try_get("tenant").map_err(map_err)?;
+    Ok(Tenant::stored(tenant))
+}
+
 fn context_from_row(row: &PgRow) -> Result<Context> {
     let version: i64 = row.try_get("version").map_err(map_err)?;
     Ok(Context {
+        tenant: tenant_from_row(row)?,
         id: row.try_get("id").map_err(map_err)?,
         namespace: row.try_get("namespace").map_err(map_err)?,
         key: row.try_get("key").map_err(map_err)?,
@@ -108,7 +116,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         if expect != Precondition::None {
             // Lock the live row (if any) so concurrent conditional writers serialize on it.
-            let current = locked_version(&mut tx, &ctx.namespace, &ctx.key).await?;
+            let current = locked_version(&mut tx, &ctx.tenant, &ctx.namespace, &ctx.key).await?;
             check_precondition(&ctx.namespace, &ctx.key, expect, current)?;
         }
         // Two creators of a new key both find no row to lock: the unique key decides.
@@ -142,14 +150,20 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>> {
+    async fn get_context(
+        &self,
+        tenant: &Tenant,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Context>> {
         sqlx::query(&format!(
             "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = $1 AND key = $2 \
-             AND (expires_at IS NULL OR expires_at > $3)"
+             AND (expires_at IS NULL OR expires_at > $3) AND tenant = $4"
         ))
         .bind(namespace)
         .bind(key)
         .bind(now())
+        .bind(tenant.as_str())
         .fetch_optional(&self.pool)
         .await
         .map_err(map_err)?
@@ -159,16 +173,20 @@ impl Store for PostgresStore {
 
     async fn delete_context(
         &self,
+        tenant: &Tenant,
         namespace: &str,
         key: &str,
         expect: Precondition,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let current = locked_version(&mut tx, namespace, key).await?;
+        let current = locked_version(&mut tx, tenant, namespace, key).await?;
         check_precondition(namespace, key, expect, current)?;
-        let done = sqlx::query("DELETE FROM contexts WHERE namespace = $1 AND key = $2")
-            .bind(namespace)
-            .bind(key)
+        let done = sqlx::query(
+            "DELETE FROM contexts WHERE namespace = $1 AND key = $2 AND tenant = $3",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(tenant.as_str())
             .execute(&mut *tx)
             .await
             .map_err(map_err)?;
@@ -182,6 +200,7 @@ impl Store for PostgresStore {
             "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE (expires_at IS NULL OR expires_at > "
         ));
         qb.push_bind(now()).push(")");
+        qb.push(" AND tenant = ").push_bind(req.tenant.to_string());
         if let Some(ns) = &req.namespace {
             qb.push(" AND namespace = ").push_bind(ns.clone());
         }
@@ -221,6 +240,7 @@ impl Store for PostgresStore {
         }
         // One statement for the whole batch: each column travels as one array.
         let mut ids = Vec::with_capacity(batch.len());
+        let mut tenants = Vec::with_capacity(batch.len());
         let mut namespaces = Vec::with_capacity(batch.len());
         let mut users = Vec::with_capacity(batch.len());
         let mut agents = Vec::with_capacity(batch.len());
@@ -245,6 +265,7 @@ impl Store for PostgresStore {
             terms.push(t);
             terms_lens.push(n);
             ids.push(m.id.0);
+            tenants.push(m.tenant.as_str());
             namespaces.push(m.scope.namespace.as_str());
             users.push(m.scope.user_id.as_deref());
             agents.push(m.scope.agent_id.as_deref());
@@ -260,14 +281,16 @@ impl Store for PostgresStore {
         sqlx::query(&format!(
             "INSERT INTO memories ({MEMORY_COLUMNS}, terms, terms_len) \
              SELECT u.id, u.namespace, u.user_id, u.agent_id, u.session_id, u.content, \
-                    u.metadata, u.embedding, u.created_at, u.updated_at, u.expires_at, \
+                    u.metadata, u.embedding, u.created_at, u.updated_at, u.expires_at, u.tenant, \
                     u.terms::tsvector, u.terms_len \
              FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], \
                          $6::text[], $7::jsonb[], $8::bytea[], $9::timestamptz[], \
-                         $10::timestamptz[], $11::timestamptz[], $12::text[], $13::int4[]) \
+                         $10::timestamptz[], $11::timestamptz[], $12::text[], $13::int4[], \
+                         $14::text[]) \
                   AS u(id, namespace, user_id, agent_id, session_id, content, metadata, \
-                       embedding, created_at, updated_at, expires_at, terms, terms_len) \
+                       embedding, created_at, updated_at, expires_at, terms, terms_len, tenant) \
              ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, \
+             tenant = excluded.tenant, \
              user_id = excluded.user_id, agent_id = excluded.agent_id, \
              session_id = excluded.session_id, content = excluded.content, \
              metadata = excluded.metadata, embedding = excluded.embedding, \
@@ -288,6 +311,7 @@ impl Store for PostgresStore {
         .bind(&expires)
         .bind(&terms)
         .bind(&terms_lens)
+        .bind(&tenants)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
@@ -377,6 +401,7 @@ impl Store for PostgresStore {
                     id: MemoryId(row.try_get("id").map_err(map_err)?),
                     vector: vector_bytes::decode(&embedding),
                     fields: FilterFields {
+                        tenant: tenant_from_row(row)?,
                         scope: scope_from_row(row)?,
                         metadata,
                         expires_at: row.try_get("expires_at").map_err(map_err)?,
@@ -499,6 +524,34 @@ impl Store for PostgresStore {
         self.use_analyzer(analyzer).await
     }
 
+    async fn put_api_key(&self, key: &ApiKey) -> Result<()> {
+        access::put_api_key(&self.pool, key).await
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
+        access::api_key_by_hash(&self.pool, hash).await
+    }
+
+    async fn api_keys(&self, tenant: Option<&Tenant>) -> Result<Vec<ApiKey>> {
+        access::api_keys(&self.pool, tenant).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<Option<ApiKey>> {
+        access::revoke_api_key(&self.pool, id, at).await
+    }
+
+    async fn mark_api_key_used(&self, id: &str, at: Timestamp) -> Result<bool> {
+        access::mark_api_key_used(&self.pool, id, at).await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        access::append_audit(&self.pool, event).await
+    }
+
+    async fn list_audit(&self, req: &ListAudit) -> Result<Page<AuditEvent>> {
+        access::list_audit(&self.pool, req).await
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT value FROM omnex_meta WHERE key = $1")
             .bind(key)
@@ -517,16 +570,18 @@ impl Store for PostgresStore {
 /// transaction ends.
 async fn locked_version(
     conn: &mut PgConnection,
+    tenant: &Tenant,
     namespace: &str,
     key: &str,
 ) -> Result<Option<u64>> {
     let version: Option<i64> = sqlx::query_scalar(
         "SELECT version FROM contexts WHERE namespace = $1 AND key = $2 \
-         AND (expires_at IS NULL OR expires_at > $3) FOR UPDATE",
+         AND (expires_at IS NULL OR expires_at > $3) AND tenant = $4 FOR UPDATE",
     )
     .bind(namespace)
     .bind(key)
     .bind(now())
+    .bind(tenant.as_str())
     .fetch_optional(conn)
     .await
     .map_err(map_err)?;
@@ -562,9 +617,9 @@ async fn write_context(
         String::new()
     };
     let row = sqlx::query(&format!(
-        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8) \
-         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, tags = excluded.tags, \
+        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at, tenant) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9) \
+         ON CONFLICT (tenant, namespace, key) DO UPDATE SET value = excluded.value, tags = excluded.tags, \
          updated_at = excluded.updated_at, expires_at = excluded.expires_at, \
          id = CASE WHEN {EXPIRED} THEN excluded.id ELSE contexts.id END, \
          created_at = CASE WHEN {EXPIRED} THEN excluded.created_at ELSE contexts.created_at END, \
@@ -579,6 +634,7 @@ async fn write_context(
     .bind(ctx.created_at)
     .bind(ctx.updated_at)
     .bind(ctx.expires_at)
+    .bind(ctx.tenant.as_str())
     .fetch_optional(conn)
     .await
     .map_err(map_err)?;
@@ -595,9 +651,9 @@ async fn write_context(
 /// Inserts or replaces one context row exactly as given (import).
 async fn restore_context(conn: &mut PgConnection, ctx: &Context) -> Result<()> {
     sqlx::query(
-        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-         ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
+        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at, tenant) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (tenant, namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
          tags = excluded.tags, created_at = excluded.created_at, updated_at = excluded.updated_at, \
          version = excluded.version, expires_at = excluded.expires_at",
     )
@@ -610,6 +666,7 @@ async fn restore_context(conn: &mut PgConnection, ctx: &Context) -> Result<()> {
     .bind(ctx.updated_at)
     .bind(i64::try_from(ctx.version).unwrap_or(i64::MAX))
     .bind(ctx.expires_at)
+    .bind(ctx.tenant.as_str())
     .execute(conn)
     .await
     .map(|_| ())

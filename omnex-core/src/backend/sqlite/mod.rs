@@ -1,5 +1,6 @@
 //! SQLite storage through sqlx: WAL mode, migrations embedded in the binary.
 
+mod access;
 mod context_cache;
 mod rows;
 mod store;
@@ -21,6 +22,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_full_text.sql")),
     (3, include_str!("migrations/0003_term_counts.sql")),
+    (4, include_str!("migrations/0004_tenants.sql")),
 ];
 
 /// The SQLite store. Several processes may open the same file at once.
@@ -160,7 +162,9 @@ pub(crate) fn push_filter(
     filter: &Filter,
     now_us: i64,
 ) {
-    qb.push(" AND (expires_at IS NULL OR expires_at > ")
+    qb.push(" AND tenant = ")
+        .push_bind(filter.tenant.to_string())
+        .push(" AND (expires_at IS NULL OR expires_at > ")
         .push_bind(now_us)
         .push(")");
     for (col, v) in [

@@ -4,15 +4,17 @@ use sqlx::{sqlite::SqliteRow, Row};
 
 use super::map_err;
 use crate::{
-    model::{from_micros, Context, FilterFields, IndexEntry, Memory, MemoryId, Metadata, Scope},
+    model::{
+        from_micros, Context, FilterFields, IndexEntry, Memory, MemoryId, Metadata, Scope, Tenant,
+    },
     vector as vector_bytes, Error, Result,
 };
 
 pub(super) const MEMORY_COLUMNS: &str =
-    "id, namespace, user_id, agent_id, session_id, content, metadata, embedding, created_at, updated_at, expires_at";
+    "id, namespace, user_id, agent_id, session_id, content, metadata, embedding, created_at, updated_at, expires_at, tenant";
 
 pub(super) const CONTEXT_COLUMNS: &str =
-    "namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
+    "tenant, namespace, key, id, value, tags, created_at, updated_at, version, expires_at";
 
 fn corrupt(what: &str, e: impl std::fmt::Display) -> Error {
     Error::internal("sqlite", format!("stored {what} is unreadable: {e}"))
@@ -23,8 +25,10 @@ pub(super) fn memory_from_row(row: &SqliteRow) -> Result<Memory> {
     let metadata: String = row.try_get("metadata").map_err(map_err)?;
     let embedding: Vec<u8> = row.try_get("embedding").map_err(map_err)?;
     let expires_at: Option<i64> = row.try_get("expires_at").map_err(map_err)?;
+    let tenant: &str = row.try_get("tenant").map_err(map_err)?;
     Ok(Memory {
         id: MemoryId::parse(&id).map_err(|e| corrupt("memory id", e))?,
+        tenant: Tenant::stored(tenant),
         content: row.try_get("content").map_err(map_err)?,
         embedding: vector_bytes::decode(&embedding),
         metadata: serde_json::from_str::<Metadata>(&metadata)
@@ -47,6 +51,7 @@ pub(super) fn index_entry_from_row(row: &SqliteRow) -> Result<IndexEntry> {
         id: m.id,
         vector: m.embedding,
         fields: FilterFields {
+            tenant: m.tenant,
             scope: m.scope,
             metadata: m.metadata,
             expires_at: m.expires_at,
@@ -61,7 +66,9 @@ pub(super) fn context_from_row(row: &SqliteRow) -> Result<Context> {
     let tags: String = row.try_get("tags").map_err(map_err)?;
     let version: i64 = row.try_get("version").map_err(map_err)?;
     let expires_at: Option<i64> = row.try_get("expires_at").map_err(map_err)?;
+    let tenant: &str = row.try_get("tenant").map_err(map_err)?;
     Ok(Context {
+        tenant: Tenant::stored(tenant),
         id: uuid::Uuid::parse_str(&id).map_err(|e| corrupt("context id", e))?,
         namespace: row.try_get("namespace").map_err(map_err)?,
         key: row.try_get("key").map_err(map_err)?,

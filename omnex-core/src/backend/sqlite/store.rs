@@ -4,6 +4,7 @@ use async_trait::async_trait;
 use sqlx::{QueryBuilder, Row, Sqlite};
 
 use super::{
+    access,
     context_cache::Lookup,
     map_err, push_filter,
     rows::{
@@ -15,8 +16,8 @@ use super::{
 use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
-        ChangeFeed, Context, Hit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
-        Precondition, TextQuery, Timestamp,
+        ApiKey, AuditEvent, ChangeFeed, Context, Hit, ListAudit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
+        Precondition, Tenant, TextQuery, Timestamp, DEFAULT_TENANT,
     },
     store::{check_precondition, Purged, Store},
     text::Analyzer,
@@ -54,9 +55,10 @@ impl Store for SqliteStore {
             .map_err(map_err)?;
         let now_us = to_micros(now());
         let existing = sqlx::query(&format!(
-            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = ? AND key = ? \
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE tenant = ? AND namespace = ? AND key = ? \
              AND (expires_at IS NULL OR expires_at > ?)"
         ))
+        .bind(ctx.tenant.as_str())
         .bind(&ctx.namespace)
         .bind(&ctx.key)
         .bind(now_us)
@@ -99,20 +101,33 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(map_err)
     }
 
-    async fn get_context(&self, namespace: &str, key: &str) -> Result<Option<Context>> {
+    async fn get_context(
+        &self,
+        tenant: &Tenant,
+        namespace: &str,
+        key: &str,
+    ) -> Result<Option<Context>> {
         let now_us = to_micros(now());
+        // The cache is keyed by namespace: another tenant's are "tenant/namespace",
+        // which no namespace can be (namespaces hold no `/`).
+        let cache_ns: std::borrow::Cow<'_, str> = if tenant.as_str() == DEFAULT_TENANT {
+            namespace.into()
+        } else {
+            format!("{tenant}/{namespace}").into()
+        };
         // The token is taken before the query (see `context_cache`).
         let token = match self.contexts.as_deref() {
-            Some(cache) => match cache.lookup(namespace, key, now_us) {
+            Some(cache) => match cache.lookup(&cache_ns, key, now_us) {
                 Lookup::Hit(found) => return Ok(found),
                 Lookup::Miss(token) => token,
             },
             None => None,
         };
         let found = sqlx::query(&format!(
-            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE namespace = ? AND key = ? \
+            "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE tenant = ? AND namespace = ? AND key = ? \
              AND (expires_at IS NULL OR expires_at > ?)"
         ))
+        .bind(tenant.as_str())
         .bind(namespace)
         .bind(key)
         .bind(now_us)
@@ -122,13 +137,14 @@ impl Store for SqliteStore {
         .map(|r| context_from_row(&r))
         .transpose()?;
         if let (Some(cache), Some(token)) = (self.contexts.as_deref(), token) {
-            cache.fill(token, namespace, key, found.as_ref());
+            cache.fill(token, &cache_ns, key, found.as_ref());
         }
         Ok(found)
     }
 
     async fn delete_context(
         &self,
+        tenant: &Tenant,
         namespace: &str,
         key: &str,
         expect: Precondition,
@@ -139,9 +155,10 @@ impl Store for SqliteStore {
             .await
             .map_err(map_err)?;
         let current: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM contexts WHERE namespace = ? AND key = ? \
+            "SELECT version FROM contexts WHERE tenant = ? AND namespace = ? AND key = ? \
              AND (expires_at IS NULL OR expires_at > ?)",
         )
+        .bind(tenant.as_str())
         .bind(namespace)
         .bind(key)
         .bind(to_micros(now()))
@@ -150,7 +167,8 @@ impl Store for SqliteStore {
         .map_err(map_err)?;
         let current = current.map(|v| u64::try_from(v).unwrap_or_default());
         check_precondition(namespace, key, expect, current)?;
-        let done = sqlx::query("DELETE FROM contexts WHERE namespace = ? AND key = ?")
+        let done = sqlx::query("DELETE FROM contexts WHERE tenant = ? AND namespace = ? AND key = ?")
+            .bind(tenant.as_str())
             .bind(namespace)
             .bind(key)
             .execute(&mut *tx)
@@ -166,6 +184,7 @@ impl Store for SqliteStore {
             "SELECT {CONTEXT_COLUMNS} FROM contexts WHERE (expires_at IS NULL OR expires_at > "
         ));
         qb.push_bind(to_micros(now())).push(")");
+        qb.push(" AND tenant = ").push_bind(req.tenant.to_string());
         if let Some(ns) = &req.namespace {
             qb.push(" AND namespace = ").push_bind(ns.clone());
         }
@@ -238,7 +257,7 @@ impl Store for SqliteStore {
                 }
             };
             sqlx::query(&format!(
-                "INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                "INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             ))
             .bind(m.id.to_string())
             .bind(&m.scope.namespace)
@@ -251,6 +270,7 @@ impl Store for SqliteStore {
             .bind(to_micros(m.created_at))
             .bind(to_micros(m.updated_at))
             .bind(m.expires_at.map(to_micros))
+            .bind(m.tenant.as_str())
             .bind(doc)
             .execute(&mut *tx)
             .await
@@ -487,6 +507,34 @@ impl Store for SqliteStore {
         self.use_analyzer(analyzer).await
     }
 
+    async fn put_api_key(&self, key: &ApiKey) -> Result<()> {
+        access::put_api_key(&self.pool, key).await
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
+        access::api_key_by_hash(&self.pool, hash).await
+    }
+
+    async fn api_keys(&self, tenant: Option<&Tenant>) -> Result<Vec<ApiKey>> {
+        access::api_keys(&self.pool, tenant).await
+    }
+
+    async fn revoke_api_key(&self, id: &str, at: Timestamp) -> Result<Option<ApiKey>> {
+        access::revoke_api_key(&self.pool, id, at).await
+    }
+
+    async fn mark_api_key_used(&self, id: &str, at: Timestamp) -> Result<bool> {
+        access::mark_api_key_used(&self.pool, id, at).await
+    }
+
+    async fn append_audit(&self, event: &AuditEvent) -> Result<()> {
+        access::append_audit(&self.pool, event).await
+    }
+
+    async fn list_audit(&self, req: &ListAudit) -> Result<Page<AuditEvent>> {
+        access::list_audit(&self.pool, req).await
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT value FROM meta WHERE key = ?")
             .bind(key)
@@ -509,12 +557,13 @@ impl Store for SqliteStore {
 /// Inserts or replaces one context row as given.
 async fn upsert_context(tx: &mut sqlx::SqliteConnection, ctx: &Context) -> Result<()> {
     sqlx::query(
-        "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) \
-         ON CONFLICT (namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
+        "INSERT INTO contexts (tenant, namespace, key, id, value, tags, created_at, updated_at, version, expires_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (tenant, namespace, key) DO UPDATE SET id = excluded.id, value = excluded.value, \
          tags = excluded.tags, created_at = excluded.created_at, updated_at = excluded.updated_at, \
          version = excluded.version, expires_at = excluded.expires_at",
     )
+    .bind(ctx.tenant.as_str())
     .bind(&ctx.namespace)
     .bind(&ctx.key)
     .bind(ctx.id.to_string())

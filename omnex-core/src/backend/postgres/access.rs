@@ -1,0 +1,162 @@
+//! API keys and the audit log in PostgreSQL.
+
+use sqlx::{postgres::PgRow, PgPool, Postgres, QueryBuilder, Row};
+
+use crate::{
+    model::{ApiKey, AuditEvent, ListAudit, Page, Tenant, Timestamp},
+    validate, Error, Result,
+};
+
+const KEY_COLUMNS: &str = "id, prefix, hash, name, tenant, permission, namespaces, created_at, \
+     expires_at, revoked_at, first_used_at";
+
+fn map_err(e: sqlx::Error) -> Error {
+    super::map_err("postgres", e)
+}
+
+fn key_from_row(row: &PgRow) -> Result<ApiKey> {
+    let tenant: &str = row.try_get("tenant").map_err(map_err)?;
+    let permission: &str = row.try_get("permission").map_err(map_err)?;
+    Ok(ApiKey {
+        id: row.try_get("id").map_err(map_err)?,
+        prefix: row.try_get("prefix").map_err(map_err)?,
+        hash: row.try_get("hash").map_err(map_err)?,
+        name: row.try_get("name").map_err(map_err)?,
+        tenant: Tenant::stored(tenant),
+        permission: permission.parse()?,
+        namespaces: row.try_get("namespaces").map_err(map_err)?,
+        created_at: row.try_get("created_at").map_err(map_err)?,
+        expires_at: row.try_get("expires_at").map_err(map_err)?,
+        revoked_at: row.try_get("revoked_at").map_err(map_err)?,
+        first_used_at: row.try_get("first_used_at").map_err(map_err)?,
+    })
+}
+
+pub(super) async fn put_api_key(pool: &PgPool, key: &ApiKey) -> Result<()> {
+    sqlx::query(&format!(
+        "INSERT INTO api_keys ({KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+    ))
+    .bind(&key.id)
+    .bind(&key.prefix)
+    .bind(&key.hash)
+    .bind(&key.name)
+    .bind(key.tenant.as_str())
+    .bind(key.permission.as_str())
+    .bind(&key.namespaces)
+    .bind(key.created_at)
+    .bind(key.expires_at)
+    .bind(key.revoked_at)
+    .bind(key.first_used_at)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+pub(super) async fn api_key_by_hash(pool: &PgPool, hash: &str) -> Result<Option<ApiKey>> {
+    sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"))
+        .bind(hash)
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?
+        .map(|r| key_from_row(&r))
+        .transpose()
+}
+
+pub(super) async fn api_keys(pool: &PgPool, tenant: Option<&Tenant>) -> Result<Vec<ApiKey>> {
+    let mut qb = QueryBuilder::<Postgres>::new(format!("SELECT {KEY_COLUMNS} FROM api_keys"));
+    if let Some(t) = tenant {
+        qb.push(" WHERE tenant = ").push_bind(t.to_string());
+    }
+    qb.push(" ORDER BY created_at DESC, id");
+    let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
+    rows.iter().map(key_from_row).collect()
+}
+
+pub(super) async fn revoke_api_key(
+    pool: &PgPool,
+    id: &str,
+    at: Timestamp,
+) -> Result<Option<ApiKey>> {
+    sqlx::query(&format!(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $1) WHERE id = $2 \
+         RETURNING {KEY_COLUMNS}"
+    ))
+    .bind(at)
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?
+    .map(|r| key_from_row(&r))
+    .transpose()
+}
+
+pub(super) async fn mark_api_key_used(pool: &PgPool, id: &str, at: Timestamp) -> Result<bool> {
+    let done = sqlx::query(
+        "UPDATE api_keys SET first_used_at = $1 WHERE id = $2 AND first_used_at IS NULL",
+    )
+    .bind(at)
+    .bind(id)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(done.rows_affected() > 0)
+}
+
+pub(super) async fn append_audit(pool: &PgPool, e: &AuditEvent) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, tenant, action, subject, target, detail) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(e.at)
+    .bind(&e.tenant)
+    .bind(&e.action)
+    .bind(&e.subject)
+    .bind(&e.target)
+    .bind(&e.detail)
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+pub(super) async fn list_audit(pool: &PgPool, req: &ListAudit) -> Result<Page<AuditEvent>> {
+    let limit = validate::page_limit(req.limit)?;
+    let mut qb = QueryBuilder::<Postgres>::new(
+        "SELECT seq, at, tenant, action, subject, target, detail FROM audit_log WHERE TRUE",
+    );
+    if let Some(t) = &req.tenant {
+        qb.push(" AND tenant = ").push_bind(t.clone());
+    }
+    if let Some(a) = &req.action {
+        qb.push(" AND action = ").push_bind(a.clone());
+    }
+    if let Some(c) = &req.cursor {
+        let before: i64 = c.parse().map_err(|_| {
+            Error::invalid_input("cursor", "is not a cursor returned by this listing")
+        })?;
+        qb.push(" AND seq < ").push_bind(before);
+    }
+    qb.push(" ORDER BY seq DESC LIMIT ")
+        .push_bind((limit + 1) as i64);
+    let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
+    let mut items = rows
+        .iter()
+        .map(|row| {
+            Ok(AuditEvent {
+                seq: row.try_get("seq").map_err(map_err)?,
+                at: row.try_get("at").map_err(map_err)?,
+                tenant: row.try_get("tenant").map_err(map_err)?,
+                action: row.try_get("action").map_err(map_err)?,
+                subject: row.try_get("subject").map_err(map_err)?,
+                target: row.try_get("target").map_err(map_err)?,
+                detail: row.try_get("detail").map_err(map_err)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let next_cursor = (items.len() > limit).then(|| {
+        items.truncate(limit);
+        items.last().map(|e| e.seq.to_string()).unwrap_or_default()
+    });
+    Ok(Page { items, next_cursor })
+}
