@@ -17,6 +17,7 @@ fn memories(n: usize, rng: &mut Rng) -> Vec<Memory> {
     let t = now();
     (0..n)
         .map(|i| Memory {
+            tenant: Default::default(),
             id: MemoryId::new(),
             content: format!("benchmark memory number {i} with a sentence of ordinary length"),
             embedding: rng.vector(384),

@@ -5,7 +5,7 @@ use std::{path::Path, time::Duration};
 use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use omnex_core::{
-    model::{Filter, ListMemories, NewMemory, Scope, SearchRequest},
+    model::{Filter, ListMemories, NewApiKey, NewMemory, Scope, SearchRequest},
     transfer, Config, Omnex,
 };
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, BufWriter};
@@ -149,6 +149,73 @@ pub(crate) async fn reindex(config: Config) -> anyhow::Result<()> {
         omnex.index_len().await?,
         omnex.index_location()
     );
+    Ok(())
+}
+
+/// `omnex keys create|list|revoke`, as the local operator.
+pub(crate) async fn keys(config: Config, action: crate::KeysAction) -> anyhow::Result<()> {
+    // Keys need only the store: a store with memories opens without the model.
+    let omnex = match Omnex::open_stored(config.clone()).await {
+        Ok(o) => o,
+        Err(_) => open(config).await?,
+    };
+    match action {
+        crate::KeysAction::Create {
+            name,
+            tenant,
+            permission,
+            namespaces,
+            ttl_seconds,
+        } => {
+            let made = omnex
+                .create_api_key(NewApiKey {
+                    name,
+                    tenant: Some(tenant),
+                    permission,
+                    namespaces: (!namespaces.is_empty()).then_some(namespaces),
+                    ttl_seconds,
+                })
+                .await?;
+            println!("{}", made.key);
+            eprintln!(
+                "Made key {} ({}, tenant {}). Store it now: it is not shown again.",
+                made.info.prefix,
+                made.info.permission.as_str(),
+                made.info.tenant
+            );
+        }
+        crate::KeysAction::List { tenant, all } => {
+            let keys = omnex
+                .list_api_keys(Some(if all { "*" } else { &tenant }))
+                .await?;
+            println!(
+                "{:<14} {:<12} {:<10} {:<20} {:<22} name",
+                "prefix", "tenant", "permission", "namespaces", "state"
+            );
+            let now = omnex_core::model::now();
+            for k in keys {
+                let state = match (k.revoked_at, k.expires_at) {
+                    (Some(t), _) => format!("revoked {}", t.format("%Y-%m-%d")),
+                    (None, Some(t)) if t <= now => format!("expired {}", t.format("%Y-%m-%d")),
+                    _ if k.first_used_at.is_some() => "active, used".to_owned(),
+                    _ => "active, never used".to_owned(),
+                };
+                println!(
+                    "{:<14} {:<12} {:<10} {:<20} {:<22} {}",
+                    k.prefix,
+                    k.tenant,
+                    k.permission.as_str(),
+                    k.namespaces.map_or("all".to_owned(), |n| n.join(",")),
+                    state,
+                    k.name
+                );
+            }
+        }
+        crate::KeysAction::Revoke { id } => {
+            let k = omnex.revoke_api_key(&id).await?;
+            eprintln!("Revoked {} (tenant {}).", k.prefix, k.tenant);
+        }
+    }
     Ok(())
 }
 

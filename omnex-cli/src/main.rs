@@ -58,6 +58,14 @@ enum Command {
         #[arg(long, env = "OMNEX_MODEL_DIR", global = true)]
         model_dir: Option<std::path::PathBuf>,
     },
+    /// API keys of the configured store: `create` prints a new key once, `list` shows
+    /// them (never the keys), `revoke` stops one.
+    Keys {
+        #[command(subcommand)]
+        action: KeysAction,
+        #[command(flatten)]
+        backend: BackendArgs,
+    },
     /// Read one text per line on stdin; print one JSON array of floats per line.
     Embed {
         #[command(flatten)]
@@ -65,6 +73,42 @@ enum Command {
         /// Lines embedded per batch.
         #[arg(long, default_value_t = 64)]
         batch: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysAction {
+    /// Make a key and print it (the only time it is shown; the store keeps a hash).
+    Create {
+        /// A label for people: who or what uses the key.
+        #[arg(long, default_value = "")]
+        name: String,
+        /// The tenant whose data the key reaches.
+        #[arg(long, default_value = omnex_core::model::DEFAULT_TENANT)]
+        tenant: String,
+        /// read, write or admin (each includes the ones before it).
+        #[arg(long, default_value = "write")]
+        permission: omnex_core::model::Permission,
+        /// Limit the key to this namespace (repeat for several).
+        #[arg(long = "namespace")]
+        namespaces: Vec<String>,
+        /// Seconds until the key expires (default: never).
+        #[arg(long)]
+        ttl_seconds: Option<u64>,
+    },
+    /// List the keys of a tenant (every tenant's with `--all`), newest first.
+    List {
+        /// The tenant.
+        #[arg(long, default_value = omnex_core::model::DEFAULT_TENANT)]
+        tenant: String,
+        /// Every tenant's keys.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Revoke a key by its id or its `omx_…` prefix.
+    Revoke {
+        /// The key's id or prefix.
+        id: String,
     },
 }
 
@@ -93,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Quickstart(args) => commands::quickstart(args.config().await?).await,
         Command::Migrate(args) => commands::migrate(args.config().await?).await,
         Command::Reindex(args) => commands::reindex(args.config().await?).await,
+        Command::Keys { action, backend } => commands::keys(backend.config().await?, action).await,
         Command::Embed { backend, batch } => commands::embed(backend.config().await?, batch).await,
         Command::Model { action, model_dir } => {
             let install = !matches!(action, Some(ModelAction::Path));

@@ -124,43 +124,6 @@ fn request_metrics(route: &str, method: &Method, status: u16) -> (Counter, Histo
     made
 }
 
-/// Requires `Authorization: Bearer <key>` (compared in constant time).
-pub(crate) async fn require_api_key(
-    State(key): State<Arc<str>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let given = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, token) = v.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then_some(token.trim())
-        })
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), key.as_bytes()) {
-        return next.run(req).await;
-    }
-    let mut res = ApiError::from(omnex_core::Error::unauthorized(
-        "send the server's API key as `Authorization: Bearer <key>`",
-    ))
-    .into_response();
-    res.headers_mut()
-        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-    res
-}
-
-/// Equality whose time depends only on the lengths, not on where the bytes differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// A token bucket shared by every request of the server: `rate` requests per
 /// second on average, bursts up to `rate` at once.
 #[derive(Debug)]
@@ -329,13 +292,5 @@ mod tests {
         let limit = RateLimit::new(3);
         assert!((0..3).all(|_| limit.take().is_ok()));
         assert_eq!(limit.take(), Err(1));
-    }
-
-    #[test]
-    fn key_comparison() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
     }
 }

@@ -32,6 +32,7 @@ use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
 };
 
+mod auth;
 pub mod config;
 mod error;
 mod layers;
@@ -53,34 +54,31 @@ pub fn router(omnex: Omnex) -> Router {
 /// (request id, logs and metrics, API key, rate limit, timeout, body limit, CORS,
 /// compression, panic catching).
 pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
+    let auth = crate::auth::Auth {
+        omnex: omnex.clone(),
+        bootstrap: opts.api_key().map(Arc::<str>::from),
+    };
     let mut api = Router::new()
         .merge(routes::contexts::routes())
-        .merge(routes::memories::routes());
+        .merge(routes::memories::routes())
+        .merge(routes::access::routes());
     if opts.rate_limit > 0 {
         api = api.layer(from_fn_with_state(
             Arc::new(crate::layers::RateLimit::new(opts.rate_limit)),
             crate::layers::rate_limit,
         ));
     }
-    if let Some(key) = opts.api_key() {
-        api = api.layer(from_fn_with_state(
-            Arc::<str>::from(key),
-            crate::layers::require_api_key,
-        ));
-    }
+    let api = api.layer(from_fn_with_state(auth.clone(), crate::auth::authenticate));
     let metrics = crate::layers::Metrics::get();
-    // MCP over streamable HTTP: the same tools as `omnex mcp`, guarded by the same key.
+    // MCP over streamable HTTP: the same tools as `omnex mcp`, with the same keys;
+    // each tool call runs for the principal of its request.
     let mcp = omnex_mcp::OmnexMcp::new(omnex.clone(), omnex_mcp::DefaultScope::default());
-    let mut mcp = Router::new().nest_service(
-        "/mcp",
-        omnex_mcp::http_service(mcp, opts.addr.ip().is_loopback()),
-    );
-    if let Some(key) = opts.api_key() {
-        mcp = mcp.layer(from_fn_with_state(
-            Arc::<str>::from(key),
-            crate::layers::require_api_key,
-        ));
-    }
+    let mcp = Router::new()
+        .nest_service(
+            "/mcp",
+            omnex_mcp::http_service(mcp, opts.addr.ip().is_loopback()),
+        )
+        .layer(from_fn_with_state(auth, crate::auth::authenticate));
     Router::new()
         .nest("/api/v1", api)
         .merge(mcp)

@@ -15,7 +15,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{contexts, health, memories};
+use crate::routes::{access, contexts, health, memories};
 
 /// The API description served at `/openapi.json` and committed as `docs/openapi.json`.
 #[derive(OpenApi)]
@@ -29,6 +29,7 @@ use crate::routes::{contexts, health, memories};
         contexts::put_context, contexts::get_context, contexts::delete_context, contexts::list_contexts,
         memories::add_memory, memories::add_memories, memories::get_memory, memories::update_memory,
         memories::delete_memory, memories::list_memories, memories::search,
+        access::create_key, access::list_keys, access::revoke_key, access::audit_log,
         health::healthz, health::readyz, serve_document,
     ),
     components(schemas(crate::error::Problem)),
@@ -37,6 +38,7 @@ use crate::routes::{contexts, health, memories};
     tags(
         (name = "contexts", description = "Structured JSON values under namespace/key, with tags, versions and expiry."),
         (name = "memories", description = "Natural-language memories with metadata, scoped to a namespace, user, agent and session, searchable by meaning."),
+        (name = "access", description = "API keys and the audit log (admin only); see docs/security.md."),
         (name = "health", description = "Liveness, readiness and API documents (no API key needed)."),
     )
 )]
@@ -54,7 +56,7 @@ impl Modify for BearerAuth {
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
-                        "Required on /api/v1 when the server is started with an API key (`--api-key` or OMNEX_API_KEY).",
+                        "An API key (`omx_…`, made with `omnex keys create` or POST /api/v1/keys) or the server's `--api-key`. Required on /api/v1 and /mcp when the server has either; see docs/security.md.",
                     ))
                     .build(),
             ),

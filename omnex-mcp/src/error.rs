@@ -12,7 +12,9 @@ pub(crate) fn tool_error(err: Error) -> CallToolResult {
         ErrorKind::Conflict => "read the current version and retry with it",
         ErrorKind::InvalidInput => "fix the argument and call again",
         ErrorKind::Unauthorized => "the server refused the credentials; check the API key",
-        ErrorKind::Forbidden => "the credentials do not allow this; use a namespace or operation they cover",
+        ErrorKind::Forbidden => {
+            "the credentials do not allow this; use a namespace or operation they cover"
+        }
         ErrorKind::Unsupported => "this backend cannot do that",
         ErrorKind::Unavailable => "a backend is down; retry in a moment",
         ErrorKind::Internal => "an internal error; the server log has the details",

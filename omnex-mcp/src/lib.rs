@@ -21,8 +21,8 @@ pub mod tools;
 
 use omnex_core::{
     model::{
-        Filter, ListContexts, ListMemories, MemoryId, MemoryUpdate, NewMemory, PutContext,
-        ScopeArgs, SearchRequest,
+        Filter, ListContexts, ListMemories, MemoryId, MemoryUpdate, NewMemory, Principal,
+        PutContext, ScopeArgs, SearchRequest,
     },
     Omnex,
 };
@@ -67,6 +67,21 @@ fn parse_id(id: &str) -> Result<MemoryId, CallToolResult> {
     MemoryId::parse(id).map_err(tool_error)
 }
 
+impl OmnexMcp {
+    /// The engine, acting for the principal of the HTTP request that carries this
+    /// call (set by the server's auth layer); over stdio, the local user.
+    fn caller(&self, ctx: &RequestContext<RoleServer>) -> Omnex {
+        let principal = ctx
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Principal>());
+        match principal {
+            Some(p) => self.omnex.with_principal(p.clone()),
+            None => self.omnex.clone(),
+        }
+    }
+}
+
 #[tool_router]
 impl OmnexMcp {
     /// A server over `omnex` that fills in `scope` where a call gives none.
@@ -91,6 +106,7 @@ impl OmnexMcp {
     )]
     async fn memory_add(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<MemoryAddArgs>,
     ) -> Result<Json<MemoryOut>, CallToolResult> {
         let scope = ScopeArgs::new(a.namespace, a.user_id, a.agent_id, a.session_id);
@@ -100,7 +116,11 @@ impl OmnexMcp {
             scope: scope.or(&self.scope).into_scope(),
             ..NewMemory::default()
         };
-        let m = self.omnex.add_memory(new).await.map_err(tool_error)?;
+        let m = self
+            .caller(&ctx)
+            .add_memory(new)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(m.into()))
     }
 
@@ -115,6 +135,7 @@ impl OmnexMcp {
     )]
     async fn memory_search(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<MemorySearchArgs>,
     ) -> Result<Json<SearchOut>, CallToolResult> {
         let scope = ScopeArgs::new(a.namespace, a.user_id, a.agent_id, a.session_id);
@@ -135,7 +156,7 @@ impl OmnexMcp {
             explain: a.explain,
             ..SearchRequest::default()
         };
-        let hits = self.omnex.search(req).await.map_err(tool_error)?;
+        let hits = self.caller(&ctx).search(req).await.map_err(tool_error)?;
         Ok(Json(SearchOut {
             hits: hits.into_iter().map(Into::into).collect(),
         }))
@@ -148,10 +169,11 @@ impl OmnexMcp {
     )]
     async fn memory_get(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<MemoryIdArgs>,
     ) -> Result<Json<MemoryOut>, CallToolResult> {
         let m = self
-            .omnex
+            .caller(&ctx)
             .get_memory(parse_id(&a.id)?)
             .await
             .map_err(tool_error)?;
@@ -171,6 +193,7 @@ impl OmnexMcp {
     )]
     async fn memory_update(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<MemoryUpdateArgs>,
     ) -> Result<Json<MemoryOut>, CallToolResult> {
         let update = MemoryUpdate {
@@ -179,7 +202,7 @@ impl OmnexMcp {
             ..MemoryUpdate::default()
         };
         let m = self
-            .omnex
+            .caller(&ctx)
             .update_memory(parse_id(&a.id)?, update)
             .await
             .map_err(tool_error)?;
@@ -199,9 +222,10 @@ impl OmnexMcp {
     )]
     async fn memory_delete(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<MemoryIdArgs>,
     ) -> Result<Json<DeletedOut>, CallToolResult> {
-        self.omnex
+        self.caller(&ctx)
             .delete_memory(parse_id(&a.id)?)
             .await
             .map_err(tool_error)?;
@@ -222,6 +246,7 @@ impl OmnexMcp {
     )]
     async fn memory_list(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<MemoryListArgs>,
     ) -> Result<Json<MemoryPageOut>, CallToolResult> {
         let scope = ScopeArgs::new(a.namespace, a.user_id, a.agent_id, a.session_id);
@@ -234,7 +259,11 @@ impl OmnexMcp {
             cursor: a.cursor,
             include_embedding: false,
         };
-        let page = self.omnex.list_memories(req).await.map_err(tool_error)?;
+        let page = self
+            .caller(&ctx)
+            .list_memories(req)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(page.into()))
     }
 
@@ -251,6 +280,7 @@ impl OmnexMcp {
     )]
     async fn context_set(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ContextSetArgs>,
     ) -> Result<Json<ContextOut>, CallToolResult> {
         let req = PutContext {
@@ -261,7 +291,11 @@ impl OmnexMcp {
             if_version: a.if_version,
             ..PutContext::default()
         };
-        let c = self.omnex.put_context(req).await.map_err(tool_error)?;
+        let c = self
+            .caller(&ctx)
+            .put_context(req)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(c.into()))
     }
 
@@ -272,11 +306,12 @@ impl OmnexMcp {
     )]
     async fn context_get(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ContextKeyArgs>,
     ) -> Result<Json<ContextOut>, CallToolResult> {
         let ns = self.scope.namespace_or(a.namespace);
         let c = self
-            .omnex
+            .caller(&ctx)
             .get_context(&ns, &a.key)
             .await
             .map_err(tool_error)?;
@@ -294,6 +329,7 @@ impl OmnexMcp {
     )]
     async fn context_list(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ContextListArgs>,
     ) -> Result<Json<ContextPageOut>, CallToolResult> {
         let req = ListContexts {
@@ -302,8 +338,13 @@ impl OmnexMcp {
             prefix: a.prefix,
             limit: a.limit,
             cursor: a.cursor,
+            ..ListContexts::default()
         };
-        let page = self.omnex.list_contexts(req).await.map_err(tool_error)?;
+        let page = self
+            .caller(&ctx)
+            .list_contexts(req)
+            .await
+            .map_err(tool_error)?;
         Ok(Json(page.into()))
     }
 
@@ -320,10 +361,11 @@ impl OmnexMcp {
     )]
     async fn context_delete(
         &self,
+        ctx: RequestContext<RoleServer>,
         Parameters(a): Parameters<ContextKeyArgs>,
     ) -> Result<Json<DeletedOut>, CallToolResult> {
         let ns = self.scope.namespace_or(a.namespace);
-        self.omnex
+        self.caller(&ctx)
             .delete_context(&ns, &a.key, None)
             .await
             .map_err(tool_error)?;
@@ -352,9 +394,9 @@ impl ServerHandler for OmnexMcp {
     async fn list_resources(
         &self,
         request: Option<PaginatedRequestParams>,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, ErrorData> {
-        resources::list(self, request.and_then(|r| r.cursor)).await
+        resources::list(self, &self.caller(&ctx), request.and_then(|r| r.cursor)).await
     }
 
     async fn list_resource_templates(
@@ -368,9 +410,9 @@ impl ServerHandler for OmnexMcp {
     async fn read_resource(
         &self,
         request: ReadResourceRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, ErrorData> {
-        resources::read(self, &request.uri).await
+        resources::read(&self.caller(&ctx), &request.uri).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! Contexts as MCP resources: `omnex://contexts/{namespace}/{key}`.
 
-use omnex_core::{model::ListContexts, ErrorKind};
+use omnex_core::{model::ListContexts, ErrorKind, Omnex};
 use percent_encoding::{percent_decode_str, utf8_percent_encode, AsciiSet, CONTROLS};
 use rmcp::{
     model::{
@@ -44,10 +44,10 @@ pub(crate) fn templates() -> ListResourceTemplatesResult {
 
 pub(crate) async fn list(
     server: &OmnexMcp,
+    omnex: &Omnex,
     cursor: Option<String>,
 ) -> Result<ListResourcesResult, ErrorData> {
-    let page = server
-        .omnex
+    let page = omnex
         .list_contexts(ListContexts {
             namespace: server.scope.namespace.clone(),
             limit: Some(PAGE),
@@ -77,7 +77,7 @@ pub(crate) async fn list(
     })
 }
 
-pub(crate) async fn read(server: &OmnexMcp, uri: &str) -> Result<ReadResourceResponse, ErrorData> {
+pub(crate) async fn read(omnex: &Omnex, uri: &str) -> Result<ReadResourceResponse, ErrorData> {
     let not_found =
         |why: String| ErrorData::resource_not_found(why, Some(serde_json::json!({ "uri": uri })));
     let (namespace, key) = uri
@@ -91,8 +91,7 @@ pub(crate) async fn read(server: &OmnexMcp, uri: &str) -> Result<ReadResourceRes
     let key = percent_decode_str(key)
         .decode_utf8()
         .map_err(|_| not_found(format!("the key in {uri} is not UTF-8")))?;
-    let ctx = server
-        .omnex
+    let ctx = omnex
         .get_context(namespace, &key)
         .await
         .map_err(|e| match e.kind() {

@@ -164,6 +164,7 @@ pub(crate) fn list_contexts_request(
         prefix,
         limit: page_size,
         cursor: None,
+        ..ListContexts::default()
     }
 }
 

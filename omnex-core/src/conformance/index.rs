@@ -245,7 +245,11 @@ pub async fn filter_by_tenant(ix: &dyn VectorIndex) {
                 let e = entries.iter().find(|e| e.id == h.id).unwrap();
                 assert_eq!(&e.fields.tenant, t, "a hit of another tenant for {f:?}");
             }
-            assert_eq!(hit_ids(&got), hit_ids(&oracle(&entries, &q)), "filter {f:?}");
+            assert_eq!(
+                hit_ids(&got),
+                hit_ids(&oracle(&entries, &q)),
+                "filter {f:?}"
+            );
         }
     }
 }

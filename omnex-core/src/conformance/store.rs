@@ -68,7 +68,11 @@ pub async fn context_roundtrip(s: &dyn Store) {
     assert_eq!(got, stored);
     assert_eq!(got.value, c.value);
     assert_eq!(got.tags, c.tags);
-    assert!(s.get_context(&Tenant::default(), &ns, "missing").await.unwrap().is_none());
+    assert!(s
+        .get_context(&Tenant::default(), &ns, "missing")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A restored context reads back exactly as given, and replaces what was there.
@@ -86,8 +90,16 @@ pub async fn context_restore_keeps_everything(s: &dyn Store) {
     s.restore_contexts(&[restored.clone(), other.clone()])
         .await
         .unwrap();
-    assert_eq!(s.get_context(&Tenant::default(), &ns, "k").await.unwrap(), Some(restored));
-    assert_eq!(s.get_context(&Tenant::default(), &ns, "other").await.unwrap(), Some(other));
+    assert_eq!(
+        s.get_context(&Tenant::default(), &ns, "k").await.unwrap(),
+        Some(restored)
+    );
+    assert_eq!(
+        s.get_context(&Tenant::default(), &ns, "other")
+            .await
+            .unwrap(),
+        Some(other)
+    );
 }
 
 /// A replace bumps the version and keeps the id and creation time.
@@ -105,7 +117,11 @@ pub async fn context_replace_bumps_version(s: &dyn Store) {
     assert_eq!(second.id, first.id);
     assert_eq!(second.created_at, first.created_at);
     assert_eq!(
-        s.get_context(&Tenant::default(), &ns, "k").await.unwrap().unwrap().value,
+        s.get_context(&Tenant::default(), &ns, "k")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
         json!(2)
     );
 }
@@ -134,7 +150,11 @@ pub async fn context_version_conflict(s: &dyn Store) {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::Conflict);
-    assert!(s.get_context(&Tenant::default(), &ns, "other").await.unwrap().is_none());
+    assert!(s
+        .get_context(&Tenant::default(), &ns, "other")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// Delete reports whether something was deleted and honours versions.
@@ -152,7 +172,11 @@ pub async fn context_delete(s: &dyn Store) {
         .delete_context(&Tenant::default(), &ns, "k", Precondition::Version(1))
         .await
         .unwrap());
-    assert!(s.get_context(&Tenant::default(), &ns, "k").await.unwrap().is_none());
+    assert!(s
+        .get_context(&Tenant::default(), &ns, "k")
+        .await
+        .unwrap()
+        .is_none());
     assert!(!s
         .delete_context(&Tenant::default(), &ns, "k", Precondition::None)
         .await
@@ -254,7 +278,11 @@ pub async fn context_expired_invisible(s: &dyn Store) {
     let mut live = context(&ns, "live", json!(2));
     live.expires_at = Some(now() + chrono::TimeDelta::hours(1));
     s.put_context(&live, Precondition::None).await.unwrap();
-    assert!(s.get_context(&Tenant::default(), &ns, "gone").await.unwrap().is_none());
+    assert!(s
+        .get_context(&Tenant::default(), &ns, "gone")
+        .await
+        .unwrap()
+        .is_none());
     let listed = s
         .list_contexts(&ListContexts {
             namespace: Some(ns.clone()),
@@ -273,7 +301,11 @@ pub async fn context_expired_invisible(s: &dyn Store) {
         .await
         .unwrap();
     assert!(purged.contexts >= 1);
-    assert!(s.get_context(&Tenant::default(), &ns, "live").await.unwrap().is_none());
+    assert!(s
+        .get_context(&Tenant::default(), &ns, "live")
+        .await
+        .unwrap()
+        .is_none());
 }
 
 /// A batch reads back in the order asked, with embeddings intact.
@@ -846,7 +878,11 @@ pub async fn tenants_keep_memories_apart(s: &dyn Store) {
     let scope = Scope::namespace(ns.clone());
     let mut batch = Vec::new();
     for (i, t) in [&a, &b, &a, &b, &Tenant::default()].into_iter().enumerate() {
-        let mut m = memory(scope.clone(), &format!("quarterly zebra report {i}"), &mut rng);
+        let mut m = memory(
+            scope.clone(),
+            &format!("quarterly zebra report {i}"),
+            &mut rng,
+        );
         m.tenant = t.clone();
         batch.push(m);
     }
@@ -916,7 +952,10 @@ pub async fn api_keys_roundtrip(s: &dyn Store) {
         first_used_at: None,
     };
     s.put_api_key(&key).await.unwrap();
-    assert_eq!(s.api_key_by_hash(&key.hash).await.unwrap(), Some(key.clone()));
+    assert_eq!(
+        s.api_key_by_hash(&key.hash).await.unwrap(),
+        Some(key.clone())
+    );
     assert_eq!(s.api_key_by_hash("no such hash").await.unwrap(), None);
     assert_eq!(s.api_keys(Some(&t)).await.unwrap(), vec![key.clone()]);
     assert!(s
@@ -945,7 +984,12 @@ pub async fn audit_log_pages(s: &dyn Store) {
             seq: 0,
             at: now(),
             tenant: Some(t.clone()),
-            action: if i % 2 == 0 { "key.created" } else { "auth.failed" }.into(),
+            action: if i % 2 == 0 {
+                "key.created"
+            } else {
+                "auth.failed"
+            }
+            .into(),
             subject: Some(format!("omx_{i}")),
             target: None,
             detail: None,

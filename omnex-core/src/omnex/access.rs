@@ -177,8 +177,13 @@ impl Omnex {
             .await?
             .ok_or_else(not_found)?;
         self.inner.keys.checked.lock().clear();
-        self.audit_for(&revoked.tenant, "key.revoked", Some(revoked.prefix.clone()), None)
-            .await;
+        self.audit_for(
+            &revoked.tenant,
+            "key.revoked",
+            Some(revoked.prefix.clone()),
+            None,
+        )
+        .await;
         Ok(revoked)
     }
 

@@ -30,7 +30,8 @@ impl Omnex {
     pub async fn put_context(&self, req: PutContext) -> Result<Context> {
         self.require(Permission::Write).await?;
         validate::namespace(&req.namespace)?;
-        self.denied_if(self.principal.check_namespace(&req.namespace)).await?;
+        self.denied_if(self.principal.check_namespace(&req.namespace))
+            .await?;
         validate::key(&req.key)?;
         validate::value(&req.value)?;
         validate::tags(&req.tags)?;
@@ -61,7 +62,8 @@ impl Omnex {
         self.require(Permission::Read).await?;
         validate::namespace(namespace)?;
         validate::key(key)?;
-        self.denied_if(self.principal.check_namespace(namespace)).await?;
+        self.denied_if(self.principal.check_namespace(namespace))
+            .await?;
         let tenant = &self.principal.tenant;
         let cache = self.shared_cache();
         if let Some(cache) = cache {
@@ -127,7 +129,8 @@ impl Omnex {
         self.require(Permission::Write).await?;
         validate::namespace(namespace)?;
         validate::key(key)?;
-        self.denied_if(self.principal.check_namespace(namespace)).await?;
+        self.denied_if(self.principal.check_namespace(namespace))
+            .await?;
         let expect = if_version.map_or(Precondition::None, Precondition::Version);
         let deleted = self
             .inner

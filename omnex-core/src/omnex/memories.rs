@@ -154,7 +154,8 @@ impl Omnex {
         self.require(Permission::Read).await?;
         validate::filter(&req.filter)?;
         validate::page_limit(req.limit)?;
-        self.denied_if(self.principal.confine(&mut req.filter)).await?;
+        self.denied_if(self.principal.confine(&mut req.filter))
+            .await?;
         let mut page = self.inner.store.list_memories(&req).await?;
         if !req.include_embedding {
             page.items.iter_mut().for_each(Memory::drop_embedding);

@@ -62,7 +62,8 @@ impl Omnex {
     pub async fn search(&self, mut req: SearchRequest) -> Result<Vec<SearchHit>> {
         self.require(Permission::Read).await?;
         let plan = self.plan(&req)?;
-        self.denied_if(self.principal.confine(&mut req.filter)).await?;
+        self.denied_if(self.principal.confine(&mut req.filter))
+            .await?;
         let depth = if plan.mode == SearchMode::Hybrid || plan.rerank {
             candidate_depth(plan.k)
         } else {

@@ -13,7 +13,10 @@ use omnex_core::{
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, AppJson, AppPath, AppQuery, Problem};
+use crate::{
+    auth::Caller,
+    error::{ApiError, AppJson, AppPath, AppQuery, Problem},
+};
 
 pub(crate) fn routes() -> Router<Omnex> {
     Router::new().route("/contexts", get(list_contexts)).route(
@@ -95,7 +98,7 @@ pub(crate) struct ListParams {
     )
 )]
 pub(crate) async fn put_context(
-    omnex: axum::extract::State<Omnex>,
+    omnex: Caller,
     AppPath(p): AppPath<ContextPath>,
     AppJson(body): AppJson<PutContextBody>,
 ) -> Result<Response, ApiError> {
@@ -127,7 +130,7 @@ pub(crate) async fn put_context(
     )
 )]
 pub(crate) async fn get_context(
-    omnex: axum::extract::State<Omnex>,
+    omnex: Caller,
     AppPath(p): AppPath<ContextPath>,
 ) -> Result<Json<Context>, ApiError> {
     Ok(Json(omnex.get_context(&p.namespace, &p.key).await?))
@@ -144,7 +147,7 @@ pub(crate) async fn get_context(
     )
 )]
 pub(crate) async fn delete_context(
-    omnex: axum::extract::State<Omnex>,
+    omnex: Caller,
     AppPath(p): AppPath<ContextPath>,
     AppQuery(q): AppQuery<DeleteParams>,
 ) -> Result<StatusCode, ApiError> {
@@ -166,7 +169,7 @@ pub(crate) async fn delete_context(
     )
 )]
 pub(crate) async fn list_contexts(
-    omnex: axum::extract::State<Omnex>,
+    omnex: Caller,
     AppQuery(q): AppQuery<ListParams>,
 ) -> Result<Json<Page<Context>>, ApiError> {
     let req = ListContexts {
@@ -175,6 +178,7 @@ pub(crate) async fn list_contexts(
         prefix: q.prefix,
         limit: q.limit,
         cursor: q.cursor,
+        ..ListContexts::default()
     };
     Ok(Json(omnex.list_contexts(req).await?))
 }

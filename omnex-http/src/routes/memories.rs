@@ -1,7 +1,6 @@
 //! `/api/v1/memories`: text memories, their listing and semantic search.
 
 use axum::{
-    extract::State,
     http::StatusCode,
     routing::{get, post},
     Json, Router,
@@ -16,7 +15,10 @@ use omnex_core::{
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::error::{ApiError, AppJson, AppPath, AppQuery, Problem};
+use crate::{
+    auth::Caller,
+    error::{ApiError, AppJson, AppPath, AppQuery, Problem},
+};
 
 pub(crate) fn routes() -> Router<Omnex> {
     Router::new()
@@ -237,7 +239,7 @@ fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
     )
 )]
 pub(crate) async fn add_memory(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppQuery(q): AppQuery<IncludeParams>,
     AppJson(new): AppJson<NewMemoryBody>,
 ) -> Result<(StatusCode, Json<Memory>), ApiError> {
@@ -255,7 +257,7 @@ pub(crate) async fn add_memory(
     )
 )]
 pub(crate) async fn add_memories(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppQuery(q): AppQuery<IncludeParams>,
     AppJson(body): AppJson<BatchBody>,
 ) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
@@ -278,7 +280,7 @@ pub(crate) async fn add_memories(
     )
 )]
 pub(crate) async fn get_memory(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppPath(p): AppPath<IdPath>,
     AppQuery(q): AppQuery<IncludeParams>,
 ) -> Result<Json<Memory>, ApiError> {
@@ -296,7 +298,7 @@ pub(crate) async fn get_memory(
     )
 )]
 pub(crate) async fn update_memory(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppPath(p): AppPath<IdPath>,
     AppQuery(q): AppQuery<IncludeParams>,
     AppJson(update): AppJson<MemoryUpdate>,
@@ -314,7 +316,7 @@ pub(crate) async fn update_memory(
     )
 )]
 pub(crate) async fn delete_memory(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppPath(p): AppPath<IdPath>,
 ) -> Result<StatusCode, ApiError> {
     omnex.delete_memory(parse_id(&p.id)?).await?;
@@ -330,7 +332,7 @@ pub(crate) async fn delete_memory(
     )
 )]
 pub(crate) async fn list_memories(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppQuery(q): AppQuery<ListParams>,
 ) -> Result<Json<Page<Memory>>, ApiError> {
     let metadata = validate::filter_json(q.filter.as_deref().unwrap_or_default())?;
@@ -360,7 +362,7 @@ pub(crate) async fn list_memories(
     )
 )]
 pub(crate) async fn search(
-    omnex: State<Omnex>,
+    omnex: Caller,
     AppJson(body): AppJson<SearchBody>,
 ) -> Result<Json<SearchResponse>, ApiError> {
     let scope = ScopeArgs::new(body.namespace, body.user_id, body.agent_id, body.session_id);

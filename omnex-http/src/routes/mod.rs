@@ -1,5 +1,6 @@
 //! One file per resource.
 
+pub(crate) mod access;
 pub(crate) mod contexts;
 pub(crate) mod health;
 pub(crate) mod memories;

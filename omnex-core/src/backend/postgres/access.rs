@@ -54,13 +54,15 @@ pub(super) async fn put_api_key(pool: &PgPool, key: &ApiKey) -> Result<()> {
 }
 
 pub(super) async fn api_key_by_hash(pool: &PgPool, hash: &str) -> Result<Option<ApiKey>> {
-    sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"))
-        .bind(hash)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?
-        .map(|r| key_from_row(&r))
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = $1"
+    ))
+    .bind(hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?
+    .map(|r| key_from_row(&r))
+    .transpose()
 }
 
 pub(super) async fn api_keys(pool: &PgPool, tenant: Option<&Tenant>) -> Result<Vec<ApiKey>> {

@@ -7,10 +7,10 @@ use uuid::Uuid;
 use super::{access, push_filter, text, PostgresStore};
 use crate::{
     model::{
-        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, Change,
-        ChangeFeed, Context, FilterFields, Hit, IndexEntry, ListContexts, ListMemories, Memory,
-        MemoryId, Metadata, Page, Precondition, Scope, Tenant, TextQuery, Timestamp,
-        ApiKey, AuditEvent, ListAudit,
+        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, ApiKey,
+        AuditEvent, Change, ChangeFeed, Context, FilterFields, Hit, IndexEntry, ListAudit,
+        ListContexts, ListMemories, Memory, MemoryId, Metadata, Page, Precondition, Scope, Tenant,
+        TextQuery, Timestamp,
     },
     store::{check_precondition, Purged, Store},
     text::Analyzer,
@@ -181,15 +181,14 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let current = locked_version(&mut tx, tenant, namespace, key).await?;
         check_precondition(namespace, key, expect, current)?;
-        let done = sqlx::query(
-            "DELETE FROM contexts WHERE namespace = $1 AND key = $2 AND tenant = $3",
-        )
-        .bind(namespace)
-        .bind(key)
-        .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let done =
+            sqlx::query("DELETE FROM contexts WHERE namespace = $1 AND key = $2 AND tenant = $3")
+                .bind(namespace)
+                .bind(key)
+                .bind(tenant.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(current.is_some() && done.rows_affected() > 0)
     }

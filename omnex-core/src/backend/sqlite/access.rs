@@ -4,9 +4,7 @@ use sqlx::{sqlite::SqliteRow, QueryBuilder, Row, Sqlite, SqlitePool};
 
 use super::{map_err, rows::json_text};
 use crate::{
-    model::{
-        from_micros, to_micros, ApiKey, AuditEvent, ListAudit, Page, Tenant, Timestamp,
-    },
+    model::{from_micros, to_micros, ApiKey, AuditEvent, ListAudit, Page, Tenant, Timestamp},
     validate, Error, Result,
 };
 
@@ -63,13 +61,15 @@ pub(super) async fn put_api_key(pool: &SqlitePool, key: &ApiKey) -> Result<()> {
 }
 
 pub(super) async fn api_key_by_hash(pool: &SqlitePool, hash: &str) -> Result<Option<ApiKey>> {
-    sqlx::query(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?"))
-        .bind(hash)
-        .fetch_optional(pool)
-        .await
-        .map_err(map_err)?
-        .map(|r| key_from_row(&r))
-        .transpose()
+    sqlx::query(&format!(
+        "SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?"
+    ))
+    .bind(hash)
+    .fetch_optional(pool)
+    .await
+    .map_err(map_err)?
+    .map(|r| key_from_row(&r))
+    .transpose()
 }
 
 pub(super) async fn api_keys(pool: &SqlitePool, tenant: Option<&Tenant>) -> Result<Vec<ApiKey>> {
@@ -142,9 +142,9 @@ pub(super) async fn list_audit(pool: &SqlitePool, req: &ListAudit) -> Result<Pag
         qb.push(" AND action = ").push_bind(a.clone());
     }
     if let Some(c) = &req.cursor {
-        let before: i64 = c
-            .parse()
-            .map_err(|_| Error::invalid_input("cursor", "is not a cursor returned by this listing"))?;
+        let before: i64 = c.parse().map_err(|_| {
+            Error::invalid_input("cursor", "is not a cursor returned by this listing")
+        })?;
         qb.push(" AND seq < ").push_bind(before);
     }
     qb.push(" ORDER BY seq DESC LIMIT ")

@@ -488,14 +488,23 @@ mod tests {
             .unwrap();
         assert!(matches!(lookup(&store, "k"), Lookup::Miss(Some(_))));
         assert_eq!(
-            store.get_context(&Tenant::default(), "ns", "k").await.unwrap(),
+            store
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
             Some(v1.clone())
         );
         assert!(
             matches!(lookup(&store, "k"), Lookup::Hit(Some(c)) if c == v1),
             "the read filled the cache"
         );
-        assert_eq!(store.get_context(&Tenant::default(), "ns", "k").await.unwrap(), Some(v1));
+        assert_eq!(
+            store
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
+            Some(v1)
+        );
         let v2 = store
             .put_context(&context("k", json!({"v": 2})), Precondition::None)
             .await
@@ -505,7 +514,10 @@ mod tests {
             "the write made it stale"
         );
         assert_eq!(
-            store.get_context(&Tenant::default(), "ns", "k").await.unwrap(),
+            store
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
             Some(v2.clone())
         );
         assert!(matches!(lookup(&store, "k"), Lookup::Hit(Some(c)) if c == v2));
@@ -513,7 +525,13 @@ mod tests {
             .delete_context(&Tenant::default(), "ns", "k", Precondition::None)
             .await
             .unwrap());
-        assert_eq!(store.get_context(&Tenant::default(), "ns", "k").await.unwrap(), None);
+        assert_eq!(
+            store
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
+            None
+        );
         assert!(
             matches!(lookup(&store, "k"), Lookup::Hit(None)),
             "absent is cached too"
@@ -526,7 +544,13 @@ mod tests {
         // Two stores on one file: two pools, standing in for two processes.
         let reader = file_store(&dir).await;
         let writer = file_store(&dir).await;
-        assert_eq!(reader.get_context(&Tenant::default(), "ns", "k").await.unwrap(), None);
+        assert_eq!(
+            reader
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
+            None
+        );
         assert!(matches!(lookup(&reader, "k"), Lookup::Hit(None)));
         for v in 1..=20 {
             let stored = writer
@@ -534,7 +558,10 @@ mod tests {
                 .await
                 .unwrap();
             assert_eq!(
-                reader.get_context(&Tenant::default(), "ns", "k").await.unwrap(),
+                reader
+                    .get_context(&Tenant::default(), "ns", "k")
+                    .await
+                    .unwrap(),
                 Some(stored.clone())
             );
             assert!(matches!(lookup(&reader, "k"), Lookup::Hit(Some(c)) if c == stored));
@@ -546,7 +573,13 @@ mod tests {
             .delete_context(&Tenant::default(), "ns", "k", Precondition::None)
             .await
             .unwrap();
-        assert_eq!(reader.get_context(&Tenant::default(), "ns", "k").await.unwrap(), None);
+        assert_eq!(
+            reader
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
+            None
+        );
     }
 
     #[tokio::test]
@@ -557,7 +590,13 @@ mod tests {
         let mut ctx = context("k", json!("soon gone"));
         ctx.expires_at = Some(expires);
         let stored = store.put_context(&ctx, Precondition::None).await.unwrap();
-        assert_eq!(store.get_context(&Tenant::default(), "ns", "k").await.unwrap(), Some(stored));
+        assert_eq!(
+            store
+                .get_context(&Tenant::default(), "ns", "k")
+                .await
+                .unwrap(),
+            Some(stored)
+        );
         let at = |t: crate::model::Timestamp| cache(&store).lookup("ns", "k", to_micros(t));
         assert!(matches!(
             at(expires - chrono::Duration::microseconds(1)),

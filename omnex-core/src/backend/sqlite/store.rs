@@ -15,9 +15,10 @@ use super::{
 };
 use crate::{
     model::{
-        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, Change,
-        ApiKey, AuditEvent, ChangeFeed, Context, Hit, ListAudit, IndexEntry, ListContexts, ListMemories, Memory, MemoryId, Page,
-        Precondition, Tenant, TextQuery, Timestamp, DEFAULT_TENANT,
+        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, ApiKey,
+        AuditEvent, Change, ChangeFeed, Context, Hit, IndexEntry, ListAudit, ListContexts,
+        ListMemories, Memory, MemoryId, Page, Precondition, Tenant, TextQuery, Timestamp,
+        DEFAULT_TENANT,
     },
     store::{check_precondition, Purged, Store},
     text::Analyzer,
@@ -167,13 +168,14 @@ impl Store for SqliteStore {
         .map_err(map_err)?;
         let current = current.map(|v| u64::try_from(v).unwrap_or_default());
         check_precondition(namespace, key, expect, current)?;
-        let done = sqlx::query("DELETE FROM contexts WHERE tenant = ? AND namespace = ? AND key = ?")
-            .bind(tenant.as_str())
-            .bind(namespace)
-            .bind(key)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
+        let done =
+            sqlx::query("DELETE FROM contexts WHERE tenant = ? AND namespace = ? AND key = ?")
+                .bind(tenant.as_str())
+                .bind(namespace)
+                .bind(key)
+                .execute(&mut *tx)
+                .await
+                .map_err(map_err)?;
         tx.commit().await.map_err(map_err)?;
         Ok(current.is_some() && done.rows_affected() > 0)
     }

@@ -1,0 +1,138 @@
+//! `/api/v1/keys` and `/api/v1/audit`: API keys and the audit log (admin only).
+
+use axum::{
+    http::StatusCode,
+    routing::{delete, get},
+    Json, Router,
+};
+use omnex_core::{
+    model::{ApiKey, AuditEvent, CreatedApiKey, ListAudit, NewApiKey, Page},
+    Omnex,
+};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::{
+    auth::Caller,
+    error::{ApiError, AppJson, AppPath, AppQuery, Problem},
+};
+
+pub(crate) fn routes() -> Router<Omnex> {
+    Router::new()
+        .route("/keys", get(list_keys).post(create_key))
+        .route("/keys/{id}", delete(revoke_key))
+        .route("/audit", get(audit_log))
+}
+
+/// Make an API key. The key is in this response only: it is stored as a hash.
+///
+/// Needs `admin`. A key for another tenant (`tenant`) needs the server's
+/// `--api-key`; a key never gets more than the key that makes it.
+#[utoipa::path(
+    post, path = "/api/v1/keys", tag = "access",
+    request_body = NewApiKey,
+    responses(
+        (status = 201, description = "The new key, shown once", body = CreatedApiKey),
+        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The credentials may not make this key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn create_key(
+    omnex: Caller,
+    AppJson(body): AppJson<NewApiKey>,
+) -> Result<(StatusCode, Json<CreatedApiKey>), ApiError> {
+    Ok((StatusCode::CREATED, Json(omnex.create_api_key(body).await?)))
+}
+
+/// Query parameters of `GET /keys`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct KeyListParams {
+    /// Another tenant's keys (needs the server's `--api-key`); `*` for every tenant's.
+    pub tenant: Option<String>,
+}
+
+/// List API keys (without the keys themselves), newest first, revoked ones included.
+#[utoipa::path(
+    get, path = "/api/v1/keys", tag = "access",
+    params(KeyListParams),
+    responses(
+        (status = 200, description = "The keys", body = Vec<ApiKey>),
+        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn list_keys(
+    omnex: Caller,
+    AppQuery(q): AppQuery<KeyListParams>,
+) -> Result<Json<Vec<ApiKey>>, ApiError> {
+    Ok(Json(omnex.list_api_keys(q.tenant.as_deref()).await?))
+}
+
+/// Path of one key: its id, or its `omx_…` prefix.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyPath {
+    /// The key's id or prefix.
+    pub id: String,
+}
+
+/// Revoke an API key: it stops working at once on this server, within 5 s on others.
+#[utoipa::path(
+    delete, path = "/api/v1/keys/{id}", tag = "access",
+    params(KeyPath),
+    responses(
+        (status = 200, description = "The revoked key", body = ApiKey),
+        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such key in the caller's tenant", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn revoke_key(
+    omnex: Caller,
+    AppPath(p): AppPath<KeyPath>,
+) -> Result<Json<ApiKey>, ApiError> {
+    Ok(Json(omnex.revoke_api_key(&p.id).await?))
+}
+
+/// Query parameters of `GET /audit`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AuditParams {
+    /// Only this tenant's events (the server's `--api-key` only; others see their own).
+    pub tenant: Option<String>,
+    /// Only this action, such as `auth.failed` or `key.created`.
+    pub action: Option<String>,
+    /// Page size (default 50, at most 1000).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// Read the audit log, newest first: key changes, first uses, failed
+/// authentications, refused calls, deletes. It holds no secrets and no content.
+#[utoipa::path(
+    get, path = "/api/v1/audit", tag = "access",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "One page", body = Page<AuditEvent>),
+        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn audit_log(
+    omnex: Caller,
+    AppQuery(q): AppQuery<AuditParams>,
+) -> Result<Json<Page<AuditEvent>>, ApiError> {
+    let req = ListAudit {
+        tenant: q.tenant,
+        action: q.action,
+        limit: q.limit,
+        cursor: q.cursor,
+    };
+    Ok(Json(omnex.audit_log(req).await?))
+}
