@@ -377,7 +377,8 @@ macro_rules! layouts {
         mod $name {
             use super::*;
             layouts!(@tests $layout; memories_end_to_end, engines_see_each_others_writes,
-                     shared_index_resumes_and_rebuilds, keyword_and_hybrid_end_to_end);
+                     shared_index_resumes_and_rebuilds, keyword_and_hybrid_end_to_end,
+                     tenants_never_cross);
         }
     )+};
     (@tests $layout:expr; $($scenario:ident),+) => {$(
@@ -551,4 +552,11 @@ async fn redis_down_is_only_slower() {
         .await
         .unwrap();
     assert_eq!(nearest(&omnex, &v, &ns).await.unwrap().id, m.id);
+}
+
+/// Two tenants on one deployment never see, change or find each other's records
+/// (random operations checked against a model of each tenant's data).
+async fn tenants_never_cross(layout: Layout) {
+    let omnex = layout.open().await;
+    omnex_core::conformance::tenants::tenants_never_cross(&omnex, 7, 120).await;
 }

@@ -12,6 +12,7 @@ pub mod embed;
 pub mod index;
 mod macros;
 pub mod store;
+pub mod tenants;
 
 use crate::model::{FilterFields, IndexEntry, MemoryId, Scope};
 

@@ -80,7 +80,7 @@ impl Omnex {
             Some(t) => Tenant::new(t)?,
             None => self.principal.tenant.clone(),
         };
-        self.principal.check_tenant(&tenant)?;
+        self.denied_if(self.principal.check_tenant(&tenant)).await?;
         if let Some(list) = &req.namespaces {
             if list.is_empty() {
                 return Err(Error::invalid_input(
@@ -93,9 +93,11 @@ impl Omnex {
                 self.denied_if(self.principal.check_namespace(ns)).await?;
             }
         } else if self.principal.namespaces.is_some() {
-            return Err(Error::forbidden(
-                "a key limited to some namespaces can only make keys limited to them",
-            ));
+            return self
+                .denied_if(Err(Error::forbidden(
+                    "a key limited to some namespaces can only make keys limited to them",
+                )))
+                .await;
         }
         if req.name.len() > 128 || req.name.chars().any(char::is_control) {
             return Err(Error::invalid_input(
@@ -141,7 +143,7 @@ impl Omnex {
             None => Some(self.principal.tenant.clone()),
         };
         if let Some(t) = &tenant {
-            self.principal.check_tenant(t)?;
+            self.denied_if(self.principal.check_tenant(t)).await?;
         }
         let keys = self.inner.store.api_keys(tenant.as_ref()).await?;
         Ok(keys

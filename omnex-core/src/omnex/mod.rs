@@ -158,6 +158,11 @@ impl Omnex {
         check
     }
 
+    /// Whether searches by words can run: the index or the store keeps a full-text index.
+    pub fn has_keyword_search(&self) -> bool {
+        self.inner.index.capabilities().keyword || self.inner.store.text_analyzer().is_some()
+    }
+
     /// Where the vector index keeps its entries (for logs and `omnex reindex`).
     pub fn index_location(&self) -> String {
         self.inner.index.location()

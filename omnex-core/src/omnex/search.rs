@@ -168,8 +168,7 @@ impl Omnex {
         let can_embed = req.vector.is_some() || (has_query && self.inner.embedder.is_some());
         // Without a full-text index (turned off, or a store without one) a default
         // search is semantic, so scores stay cosine similarities.
-        let has_text_index =
-            self.inner.index.capabilities().keyword || self.inner.store.text_analyzer().is_some();
+        let has_text_index = self.has_keyword_search();
         let mode = match req.mode {
             Some(mode) => mode,
             None if has_query && can_embed && has_text_index => SearchMode::Hybrid,
