@@ -382,7 +382,7 @@ impl Store for PostgresStore {
         limit: usize,
     ) -> Result<Vec<IndexEntry>> {
         let rows = sqlx::query(
-            "SELECT id, namespace, user_id, agent_id, session_id, content, metadata, embedding, expires_at \
+            "SELECT id, tenant, namespace, user_id, agent_id, session_id, content, metadata, embedding, expires_at \
              FROM memories WHERE id > $1 AND (expires_at IS NULL OR expires_at > $2) \
              ORDER BY id LIMIT $3",
         )
