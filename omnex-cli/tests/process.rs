@@ -349,3 +349,56 @@ async fn two_servers_on_postgres_see_each_others_writes() {
     assert!(out.status.success(), "{printed}");
     assert!(printed.contains("Reindexed 3 memories"), "{printed}");
 }
+
+/// Keys never reach the server's log: the bootstrap key, a made key and wrong keys
+/// are sent while the server logs at debug level, and its whole log is searched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_never_appear_in_the_server_log() {
+    const BOOT: &str = "Boot-Key-9f8e7d6c5b4a";
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("server.log");
+    let mut cmd = omnex();
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--api-key", BOOT])
+        .env("OMNEX_DATA_DIR", dir.path().join("data"))
+        .env("OMNEX_LOG", "debug")
+        .stderr(std::fs::File::create(&log_path).unwrap());
+    let (child, base) = spawn_server(cmd);
+    let http = reqwest::Client::new();
+    let made: serde_json::Value = http
+        .post(format!("{base}/api/v1/keys"))
+        .bearer_auth(BOOT)
+        .json(&json!({"name": "log test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = made["key"].as_str().unwrap().to_owned();
+    let wrong = format!("{}WRONGWRONG", &key[..20]);
+    for (bearer, want) in [(key.as_str(), 201), (wrong.as_str(), 401), (BOOT, 201)] {
+        let res = http
+            .put(format!("{base}/api/v1/contexts/app/k"))
+            .bearer_auth(bearer)
+            .json(&json!({"value": 1}))
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            res.status().as_u16() == want || res.status() == 200,
+            "{}",
+            res.status()
+        );
+    }
+    sigterm(&child);
+    let mut child = child;
+    assert!(child.wait().unwrap().success());
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        log.contains("/api/v1/contexts"),
+        "the log has the requests: {log}"
+    );
+    for secret in [BOOT, key.as_str(), wrong.as_str(), &key[12..]] {
+        assert!(!log.contains(secret), "a key is in the log");
+    }
+}

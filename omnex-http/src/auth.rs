@@ -15,7 +15,7 @@ use axum::{
     middleware::Next,
     response::{IntoResponse, Response},
 };
-use omnex_core::{model::Principal, Omnex};
+use omnex_core::{model::Principal, ErrorKind, Omnex};
 
 use crate::error::ApiError;
 
@@ -92,7 +92,13 @@ pub(crate) async fn authenticate(
         }
         Some(token) => match auth.omnex.authenticate_key(token).await {
             Ok(p) => p,
-            Err(e) => return refused(e),
+            Err(e) if e.kind() == ErrorKind::Unauthorized => {
+                return refused(omnex_core::Error::unauthorized(
+                    "the API key is not valid: send `Authorization: Bearer <key>` with a key \
+                     that is neither revoked nor expired",
+                ))
+            }
+            Err(e) => return ApiError::from(e).into_response(),
         },
         None => {
             let required = auth.bootstrap.is_some()

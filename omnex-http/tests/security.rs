@@ -1,0 +1,263 @@
+//! Trying to break in over HTTP: keys of two tenants on one server, each trying to
+//! read, change, delete and find the other's data by guessing ids and words; wrong,
+//! tampered, revoked and expired keys; permissions and namespaces; the admin routes.
+
+mod common;
+
+use common::{assert_problem, TestServer};
+use omnex_http::ServerOptions;
+use serde_json::{json, Value};
+
+const BOOT: &str = "bootstrap-key-for-tests";
+
+async fn server() -> TestServer {
+    TestServer::start_with(ServerOptions {
+        api_key: Some(BOOT.into()),
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+/// Sends a request with `key` as the bearer credential (none for `""`).
+async fn call(
+    s: &TestServer,
+    key: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
+    if !key.is_empty() {
+        req = req.bearer_auth(key);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+/// Makes a key with the server's bootstrap key; returns (key, id).
+async fn make_key(s: &TestServer, body: Value) -> (String, String) {
+    let (status, made) = call(s, BOOT, "POST", "/api/v1/keys", Some(body)).await;
+    assert_eq!(status, 201, "{made}");
+    (
+        made["key"].as_str().unwrap().to_owned(),
+        made["id"].as_str().unwrap().to_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_tenant_never_reaches_another() {
+    let s = server().await;
+    let (a, _) = make_key(&s, json!({"tenant": "acme", "permission": "write"})).await;
+    let (b, _) = make_key(&s, json!({"tenant": "globex", "permission": "admin"})).await;
+
+    let (status, m) = call(
+        &s,
+        &a,
+        "POST",
+        "/api/v1/memories",
+        Some(json!({"content": "Acme's launch code is swordfish", "namespace": "app"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{m}");
+    assert_eq!(m["tenant"], "acme");
+    let id = m["id"].as_str().unwrap();
+    let (status, _) = call(
+        &s,
+        &a,
+        "PUT",
+        "/api/v1/contexts/app/plan",
+        Some(json!({"value": {"secret": "swordfish"}})),
+    )
+    .await;
+    assert_eq!(status, 201);
+
+    // Guessing the id gives 404, never 403, and never the content.
+    for (method, body) in [
+        ("GET", None),
+        ("PATCH", Some(json!({"content": "hijacked"}))),
+        ("DELETE", None),
+    ] {
+        let (status, res) = call(&s, &b, method, &format!("/api/v1/memories/{id}"), body).await;
+        assert_problem(status, &res, 404, "not_found");
+        assert!(!res.to_string().contains("swordfish"), "{res}");
+    }
+    let (status, res) = call(&s, &b, "GET", "/api/v1/contexts/app/plan", None).await;
+    assert_problem(status, &res, 404, "not_found");
+    // Searching and listing with the other tenant's words finds nothing.
+    for mode in ["keyword", "semantic", "hybrid"] {
+        let (status, hits) = call(
+            &s,
+            &b,
+            "POST",
+            "/api/v1/memories/search",
+            Some(json!({"query": "launch code swordfish", "mode": mode})),
+        )
+        .await;
+        assert_eq!(status, 200, "{hits}");
+        assert_eq!(
+            hits["hits"].as_array().map_or(0, Vec::len),
+            0,
+            "{mode}: {hits}"
+        );
+    }
+    for path in [
+        "/api/v1/memories",
+        "/api/v1/memories?namespace=app",
+        "/api/v1/contexts",
+    ] {
+        let (status, page) = call(&s, &b, "GET", path, None).await;
+        assert_eq!(status, 200);
+        assert_eq!(page["items"], json!([]), "{path}");
+    }
+    // The same key in b's tenant is b's own context, not a's.
+    let (status, _) = call(
+        &s,
+        &b,
+        "PUT",
+        "/api/v1/contexts/app/plan",
+        Some(json!({"value": 1, "if_version": 0})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // A tenant admin cannot make keys for, or read the audit of, another tenant.
+    let (status, res) = call(
+        &s,
+        &b,
+        "POST",
+        "/api/v1/keys",
+        Some(json!({"tenant": "acme"})),
+    )
+    .await;
+    assert_problem(status, &res, 403, "forbidden");
+    let (status, log) = call(&s, &b, "GET", "/api/v1/audit?tenant=acme&limit=1000", None).await;
+    assert_eq!(status, 200);
+    assert!(
+        log["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["tenant"] == "globex"),
+        "{log}"
+    );
+
+    // a still has everything, unchanged.
+    let (status, got) = call(&s, &a, "GET", &format!("/api/v1/memories/{id}"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(got["content"], "Acme's launch code is swordfish");
+    let (_, ctx) = call(&s, &a, "GET", "/api/v1/contexts/app/plan", None).await;
+    assert_eq!(ctx["value"]["secret"], "swordfish");
+    assert_eq!(ctx["version"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_credentials_are_refused_with_401() {
+    let s = server().await;
+    let (key, id) = make_key(&s, json!({"permission": "read", "ttl_seconds": 2})).await;
+    let (status, _) = call(&s, &key, "GET", "/api/v1/contexts", None).await;
+    assert_eq!(status, 200);
+    let mut tampered = key.clone();
+    tampered.replace_range(key.len() - 4.., "AAAA");
+    let prefix_only = key[..12].to_owned();
+    for bad in [
+        "",
+        "omx_",
+        "not-a-key",
+        &tampered,
+        &prefix_only,
+        &format!("{key}x"),
+    ] {
+        let (status, res) = call(&s, bad, "GET", "/api/v1/contexts", None).await;
+        assert_problem(status, &res, 401, "unauthorized");
+    }
+    let (status, res) = call(&s, "", "POST", "/mcp", Some(json!({}))).await;
+    assert_eq!(status, 401, "{res}");
+    // Read-only keys cannot write, nor manage keys.
+    let (status, res) = call(
+        &s,
+        &key,
+        "PUT",
+        "/api/v1/contexts/a/b",
+        Some(json!({"value": 1})),
+    )
+    .await;
+    assert_problem(status, &res, 403, "forbidden");
+    let (status, res) = call(&s, &key, "GET", "/api/v1/keys", None).await;
+    assert_problem(status, &res, 403, "forbidden");
+    // Revoked: refused at once.
+    let (status, revoked) = call(&s, BOOT, "DELETE", &format!("/api/v1/keys/{id}"), None).await;
+    assert_eq!(status, 200, "{revoked}");
+    assert!(revoked["revoked_at"].is_string());
+    let (status, res) = call(&s, &key, "GET", "/api/v1/contexts", None).await;
+    assert_problem(status, &res, 401, "unauthorized");
+    // Expired: refused after its time.
+    let (short, _) = make_key(&s, json!({"ttl_seconds": 1})).await;
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let (status, res) = call(&s, &short, "GET", "/api/v1/contexts", None).await;
+    assert_problem(status, &res, 401, "unauthorized");
+
+    // The listing shows prefixes, never keys or hashes; the audit log names the failures.
+    let (_, keys) = call(&s, BOOT, "GET", "/api/v1/keys?tenant=*", None).await;
+    let text = keys.to_string();
+    assert!(text.contains(&key[..12]) && !text.contains(&key) && !text.contains("hash"));
+    let (_, log) = call(
+        &s,
+        BOOT,
+        "GET",
+        "/api/v1/audit?action=auth.failed&limit=1000",
+        None,
+    )
+    .await;
+    let failures = log["items"].as_array().unwrap();
+    assert!(failures.len() >= 5, "{log}");
+    assert!(!log.to_string().contains(&key) && !log.to_string().contains(&tampered));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_with_keys_in_its_store_needs_one() {
+    // No --api-key: open until the first key exists, then closed.
+    let s = TestServer::start().await;
+    let (status, _) = call(&s, "", "GET", "/api/v1/contexts", None).await;
+    assert_eq!(status, 200);
+    let (status, made) = call(
+        &s,
+        "",
+        "POST",
+        "/api/v1/keys",
+        Some(json!({"permission": "admin", "namespaces": ["app"]})),
+    )
+    .await;
+    assert_eq!(status, 201, "{made}");
+    let key = made["key"].as_str().unwrap();
+    let (status, res) = call(&s, "", "GET", "/api/v1/contexts", None).await;
+    assert_problem(status, &res, 401, "unauthorized");
+    // Limited to namespace "app": other namespaces are refused, "app" works.
+    let (status, res) = call(
+        &s,
+        key,
+        "PUT",
+        "/api/v1/contexts/other/k",
+        Some(json!({"value": 1})),
+    )
+    .await;
+    assert_problem(status, &res, 403, "forbidden");
+    let (status, _) = call(
+        &s,
+        key,
+        "PUT",
+        "/api/v1/contexts/app/k",
+        Some(json!({"value": 1})),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let (status, page) = call(&s, key, "GET", "/api/v1/contexts", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+}
