@@ -72,6 +72,38 @@ pub(crate) struct ServeArgs {
     /// Requests per second before answering 429 (0 = no limit).
     #[arg(long, env = "OMNEX_RATE_LIMIT")]
     rate_limit: Option<u32>,
+    /// Requests per second per API key or token; a tenant may make ten times as
+    /// many (0 = no limit).
+    #[arg(long, env = "OMNEX_KEY_RATE_LIMIT")]
+    key_rate_limit: Option<u32>,
+    /// Share the per-key limits between servers through this Redis.
+    #[arg(long, env = "OMNEX_RATE_LIMIT_REDIS")]
+    rate_limit_redis: Option<String>,
+    /// Signing secret of the tokens `POST /api/v1/auth/token` issues (give every
+    /// server behind one load balancer the same; default: random per process).
+    #[arg(long, env = "OMNEX_TOKEN_SECRET", hide_env_values = true)]
+    token_secret: Option<String>,
+    /// Lifetime of issued tokens in seconds [default: 900].
+    #[arg(long, env = "OMNEX_TOKEN_TTL_SECS")]
+    token_ttl_secs: Option<u64>,
+    /// Accept JWTs of this external issuer (`iss`), checked with `--jwt-jwks-url`
+    /// or `--jwt-secret`.
+    #[arg(long, env = "OMNEX_JWT_ISSUER")]
+    jwt_issuer: Option<String>,
+    /// The audience (`aud`) the external tokens must name.
+    #[arg(long, env = "OMNEX_JWT_AUDIENCE", requires = "jwt_issuer")]
+    jwt_audience: Option<String>,
+    /// The external issuer's JWKS URL.
+    #[arg(long, env = "OMNEX_JWT_JWKS_URL", requires = "jwt_issuer")]
+    jwt_jwks_url: Option<String>,
+    /// The external issuer's shared HS256 secret.
+    #[arg(
+        long,
+        env = "OMNEX_JWT_SECRET",
+        hide_env_values = true,
+        requires = "jwt_issuer"
+    )]
+    jwt_secret: Option<String>,
 }
 
 impl ServeArgs {
@@ -96,6 +128,35 @@ impl ServeArgs {
         }
         if let Some(v) = self.rate_limit {
             opts.rate_limit = v;
+        }
+        if let Some(v) = self.key_rate_limit {
+            opts.key_rate_limit = v;
+        }
+        if let Some(v) = &self.rate_limit_redis {
+            opts.rate_limit_redis = Some(v.clone());
+        }
+        if let Some(v) = &self.token_secret {
+            opts.token_secret = Some(v.clone());
+        }
+        if let Some(v) = self.token_ttl_secs {
+            opts.token_ttl_secs = v;
+        }
+        if let Some(issuer) = &self.jwt_issuer {
+            let mut jwt = opts
+                .jwt
+                .take()
+                .filter(|j| &j.issuer == issuer)
+                .unwrap_or_else(|| omnex_http::JwtProvider::new(issuer.clone()));
+            if let Some(v) = &self.jwt_audience {
+                jwt.audience = Some(v.clone());
+            }
+            if let Some(v) = &self.jwt_jwks_url {
+                jwt.jwks_url = Some(v.clone());
+            }
+            if let Some(v) = &self.jwt_secret {
+                jwt.secret = Some(v.clone());
+            }
+            opts.jwt = Some(jwt);
         }
         Ok((opts, self.backend.apply(file.omnex)?))
     }

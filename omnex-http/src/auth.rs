@@ -4,6 +4,8 @@
 //! - the server's `--api-key` (compared in constant time): an operator;
 //! - an API key made with `omnex keys create` or `POST /api/v1/keys` (`omx_…`): its
 //!   tenant, permission and namespaces, checked by the core;
+//! - a JWT: one this server issued for an API key (`POST /api/v1/auth/token`), or
+//!   one of the configured identity provider ([`crate::tokens`]);
 //! - no credential: the local user, but only on a server with neither an `--api-key`
 //!   nor any stored key. Otherwise 401.
 
@@ -17,13 +19,27 @@ use axum::{
 };
 use omnex_core::{model::Principal, ErrorKind, Omnex};
 
-use crate::error::ApiError;
+use crate::{error::ApiError, tokens::Tokens};
 
 /// What the auth layer needs: the engine and the server's bootstrap key, if any.
 #[derive(Clone)]
 pub(crate) struct Auth {
     pub(crate) omnex: Omnex,
     pub(crate) bootstrap: Option<Arc<str>>,
+    pub(crate) tokens: Arc<Tokens>,
+}
+
+/// How the request proved who it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Credential {
+    /// No credential (a server without keys).
+    None,
+    /// The server's `--api-key`.
+    ServerKey,
+    /// An API key.
+    ApiKey,
+    /// A JWT.
+    Token,
 }
 
 /// The engine, acting for the request's principal.
@@ -78,20 +94,30 @@ pub(crate) async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let principal = match bearer(&req) {
+    let (principal, credential) = match bearer(&req) {
         Some(token)
             if auth
                 .bootstrap
                 .as_deref()
                 .is_some_and(|k| constant_time_eq(token.as_bytes(), k.as_bytes())) =>
         {
-            Principal {
+            let p = Principal {
                 subject: "server-api-key".to_owned(),
                 ..Principal::local()
-            }
+            };
+            (p, Credential::ServerKey)
         }
+        Some(token) if token.matches('.').count() == 2 => match auth.tokens.verify(token).await {
+            Ok(p) => (p, Credential::Token),
+            Err(e) => {
+                if e.kind() == ErrorKind::Unauthorized {
+                    auth.omnex.auth_failed(None, "invalid token").await;
+                }
+                return refused(e);
+            }
+        },
         Some(token) => match auth.omnex.authenticate_key(token).await {
-            Ok(p) => p,
+            Ok(p) => (p, Credential::ApiKey),
             Err(e) if e.kind() == ErrorKind::Unauthorized => {
                 return refused(omnex_core::Error::unauthorized(
                     "the API key is not valid: send `Authorization: Bearer <key>` with a key \
@@ -111,10 +137,12 @@ pub(crate) async fn authenticate(
                     "send an API key as `Authorization: Bearer <key>`",
                 ));
             }
-            Principal::local()
+            (Principal::local(), Credential::None)
         }
     };
     req.extensions_mut().insert(principal);
+    req.extensions_mut().insert(credential);
+    req.extensions_mut().insert(auth.tokens.clone());
     next.run(req).await
 }
 

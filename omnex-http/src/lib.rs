@@ -36,11 +36,13 @@ mod auth;
 pub mod config;
 mod error;
 mod layers;
+mod limits;
 mod openapi;
 mod routes;
+mod tokens;
 
 pub use crate::{
-    config::ServerOptions,
+    config::{JwtProvider, ServerOptions},
     error::{ApiError, Problem},
     openapi::{openapi_json, ApiDoc},
 };
@@ -57,6 +59,7 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
     let auth = crate::auth::Auth {
         omnex: omnex.clone(),
         bootstrap: opts.api_key().map(Arc::<str>::from),
+        tokens: crate::tokens::Tokens::new(opts),
     };
     let mut api = Router::new()
         .merge(routes::contexts::routes())
@@ -68,17 +71,27 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
             crate::layers::rate_limit,
         ));
     }
+    let key_limits = (opts.key_rate_limit > 0)
+        .then(|| crate::limits::KeyLimits::new(opts.key_rate_limit, opts.rate_limit_redis.clone()));
+    if let Some(limits) = &key_limits {
+        api = api.layer(from_fn_with_state(
+            limits.clone(),
+            crate::limits::limit_callers,
+        ));
+    }
     let api = api.layer(from_fn_with_state(auth.clone(), crate::auth::authenticate));
     let metrics = crate::layers::Metrics::get();
     // MCP over streamable HTTP: the same tools as `omnex mcp`, with the same keys;
     // each tool call runs for the principal of its request.
     let mcp = omnex_mcp::OmnexMcp::new(omnex.clone(), omnex_mcp::DefaultScope::default());
-    let mcp = Router::new()
-        .nest_service(
-            "/mcp",
-            omnex_mcp::http_service(mcp, opts.addr.ip().is_loopback()),
-        )
-        .layer(from_fn_with_state(auth, crate::auth::authenticate));
+    let mut mcp = Router::new().nest_service(
+        "/mcp",
+        omnex_mcp::http_service(mcp, opts.addr.ip().is_loopback()),
+    );
+    if let Some(limits) = key_limits {
+        mcp = mcp.layer(from_fn_with_state(limits, crate::limits::limit_callers));
+    }
+    let mcp = mcp.layer(from_fn_with_state(auth, crate::auth::authenticate));
     Router::new()
         .nest("/api/v1", api)
         .merge(mcp)

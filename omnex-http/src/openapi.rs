@@ -30,6 +30,7 @@ use crate::routes::{access, contexts, health, memories};
         memories::add_memory, memories::add_memories, memories::get_memory, memories::update_memory,
         memories::delete_memory, memories::list_memories, memories::search,
         access::create_key, access::list_keys, access::revoke_key, access::audit_log,
+        access::issue_token,
         health::healthz, health::readyz, serve_document,
     ),
     components(schemas(crate::error::Problem)),

@@ -261,3 +261,111 @@ async fn a_server_with_keys_in_its_store_needs_one() {
     assert_eq!(status, 200);
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
 }
+
+/// Waits until just after the start of a second, so a burst falls in one window.
+async fn start_of_a_second() {
+    let ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_millis();
+    tokio::time::sleep(std::time::Duration::from_millis(u64::from(1020 - ms))).await;
+}
+
+async fn limited_server(redis: Option<String>) -> TestServer {
+    TestServer::start_with(ServerOptions {
+        api_key: Some(BOOT.into()),
+        key_rate_limit: 5,
+        rate_limit_redis: redis,
+        ..ServerOptions::default()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_key_has_its_own_rate_limit() {
+    let s = limited_server(None).await;
+    let (a, _) = make_key(&s, json!({})).await;
+    let (b, _) = make_key(&s, json!({})).await;
+    start_of_a_second().await;
+    for i in 0..5 {
+        let res = s
+            .http
+            .get(s.url("/api/v1/contexts"))
+            .bearer_auth(&a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "request {i}");
+        assert_eq!(res.headers()["ratelimit-limit"], "5");
+    }
+    let res = s
+        .http
+        .get(s.url("/api/v1/contexts"))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
+    assert!(res.headers().contains_key("retry-after"));
+    assert_eq!(res.headers()["ratelimit-remaining"], "0");
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "rate_limited");
+    // Another key of the same tenant is not slowed by a's burst.
+    let res = s
+        .http
+        .get(s.url("/api/v1/contexts"))
+        .bearer_auth(&b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_sharing_redis_share_a_keys_limit() {
+    let Ok(redis) = std::env::var("OMNEX_TEST_REDIS_URL") else {
+        assert!(
+            !omnex_core::conformance::required("redis"),
+            "OMNEX_TEST_REDIS_URL is not set"
+        );
+        eprintln!("SKIPPED servers_sharing_redis_share_a_keys_limit: no Redis configured");
+        return;
+    };
+    let one = limited_server(Some(redis.clone())).await;
+    // The second server opens the first one's store, as a second replica would.
+    let two = TestServer::serve(
+        one.omnex.clone(),
+        ServerOptions {
+            api_key: Some(BOOT.into()),
+            key_rate_limit: 5,
+            rate_limit_redis: Some(redis),
+            ..ServerOptions::default()
+        },
+        None,
+    )
+    .await;
+    let (key, _) = make_key(&one, json!({})).await;
+    start_of_a_second().await;
+    for (i, s) in [&one, &two, &one, &two, &one].into_iter().enumerate() {
+        let res = s
+            .http
+            .get(s.url("/api/v1/contexts"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "request {i}");
+    }
+    let res = two
+        .http
+        .get(two.url("/api/v1/contexts"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        res.status(),
+        429,
+        "the sixth request of the second, on either server"
+    );
+}

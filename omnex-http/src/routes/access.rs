@@ -1,9 +1,11 @@
 //! `/api/v1/keys` and `/api/v1/audit`: API keys and the audit log (admin only).
 
+use std::sync::Arc;
+
 use axum::{
     http::StatusCode,
-    routing::{delete, get},
-    Json, Router,
+    routing::{delete, get, post},
+    Extension, Json, Router,
 };
 use omnex_core::{
     model::{ApiKey, AuditEvent, CreatedApiKey, ListAudit, NewApiKey, Page},
@@ -13,8 +15,9 @@ use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::{
-    auth::Caller,
+    auth::{Caller, Credential},
     error::{ApiError, AppJson, AppPath, AppQuery, Problem},
+    tokens::{IssuedToken, Tokens},
 };
 
 pub(crate) fn routes() -> Router<Omnex> {
@@ -22,6 +25,7 @@ pub(crate) fn routes() -> Router<Omnex> {
         .route("/keys", get(list_keys).post(create_key))
         .route("/keys/{id}", delete(revoke_key))
         .route("/audit", get(audit_log))
+        .route("/auth/token", post(issue_token))
 }
 
 /// Make an API key. The key is in this response only: it is stored as a hash.
@@ -135,4 +139,31 @@ pub(crate) async fn audit_log(
         cursor: q.cursor,
     };
     Ok(Json(omnex.audit_log(req).await?))
+}
+
+/// Exchange the API key of the request for a short-lived signed token (JWT, HS256).
+///
+/// Send the key as `Authorization: Bearer <key>`; send the token the same way after.
+/// The token carries the key's tenant, permission and namespaces and stops working at
+/// `expires_in` (a revoked key's tokens run out then). Tokens cannot make tokens.
+#[utoipa::path(
+    post, path = "/api/v1/auth/token", tag = "access",
+    responses(
+        (status = 200, description = "The token", body = IssuedToken),
+        (status = 401, description = "No valid API key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "The credential is a token, not a key", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn issue_token(
+    omnex: Caller,
+    Extension(credential): Extension<Credential>,
+    Extension(tokens): Extension<Arc<Tokens>>,
+) -> Result<Json<IssuedToken>, ApiError> {
+    if matches!(credential, Credential::Token | Credential::None) {
+        return Err(omnex_core::Error::forbidden(
+            "a token is made from an API key: send one as `Authorization: Bearer <key>`",
+        )
+        .into());
+    }
+    Ok(Json(tokens.issue(omnex.principal())?))
 }
