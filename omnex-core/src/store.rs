@@ -24,6 +24,17 @@ pub struct Purged {
     pub memories: Vec<MemoryId>,
 }
 
+/// What a tenant holds, as [`Store::tenant_usage`] counts it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Memories.
+    pub memories: u64,
+    /// Contexts.
+    pub contexts: u64,
+    /// Bytes of memory content and metadata and of context values.
+    pub bytes: u64,
+}
+
 /// Durable storage of contexts and memories (rows, embeddings, metadata).
 ///
 /// Every memory write also appends to a change log in the same transaction, so
@@ -107,6 +118,10 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         let _ = analyzer;
         Ok(())
     }
+
+    /// What `tenant` holds: live memories and contexts, and their bytes (content and
+    /// metadata of memories, values of contexts, as stored).
+    async fn tenant_usage(&self, tenant: &Tenant) -> Result<Usage>;
 
     /// Stores a new API key (its hash; never the key).
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;

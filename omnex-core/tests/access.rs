@@ -364,3 +364,53 @@ async fn a_database_made_before_tenants_upgrades_with_nothing_lost() {
         ErrorKind::NotFound
     );
 }
+
+/// Each tenant may hold what its quota allows; a write past it is refused with a
+/// clear reason, another tenant is not affected, and a delete makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quotas_hold_per_tenant() {
+    let mut config = omnex_core::Config::default();
+    config.quota = omnex_core::config::Quota {
+        memories: Some(3),
+        contexts: Some(2),
+        bytes: Some(400),
+    };
+    let omnex = Omnex::builder()
+        .config(config)
+        .store(Arc::new(SqliteStore::in_memory().await.unwrap()))
+        .index(Arc::new(HnswIndex::new(DIM)))
+        .build()
+        .await
+        .unwrap();
+    let a = omnex.with_principal(Principal::new(unique_tenant(), Permission::Write, "a"));
+    let b = omnex.with_principal(Principal::new(unique_tenant(), Permission::Write, "b"));
+    let new = |text: &str| NewMemory::new(text).with_embedding(vec![1.0; DIM]);
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        ids.push(a.add_memory(new(&format!("memory {i}"))).await.unwrap().id);
+    }
+    let err = a.add_memory(new("one too many")).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden);
+    assert!(err.to_string().contains("quota exceeded"), "{err}");
+    assert!(err.to_string().contains("3 memories of its 3"), "{err}");
+    b.add_memory(new("b has its own quota")).await.unwrap();
+    a.delete_memory(ids[0]).await.unwrap();
+    a.add_memory(new("room again")).await.unwrap();
+
+    a.put_context(PutContext::new("app", "one", json!(1)))
+        .await
+        .unwrap();
+    a.put_context(PutContext::new("app", "two", json!(2)))
+        .await
+        .unwrap();
+    a.put_context(PutContext::new("app", "two", json!(22)))
+        .await
+        .unwrap();
+    let err = a
+        .put_context(PutContext::new("app", "three", json!(3)))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Forbidden, "{err}");
+    let err = b.add_memory(new(&"x".repeat(500))).await.unwrap_err();
+    assert!(err.to_string().contains("bytes"), "{err}");
+}

@@ -63,6 +63,28 @@ pub struct Config {
     /// Milliseconds between background index syncs, which retry failed index updates
     /// and follow other processes' writes (0 disables the background sync).
     pub index_sync_interval_ms: u64,
+    /// What each tenant may hold (`[omnex.quota]`); no limit by default.
+    pub quota: Quota,
+}
+
+/// What each tenant may hold. A write that would pass a limit is refused with
+/// `Forbidden`; reads and deletes always work.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Quota {
+    /// Most memories per tenant.
+    pub memories: Option<u64>,
+    /// Most contexts per tenant.
+    pub contexts: Option<u64>,
+    /// Most bytes of memory content, metadata and context values per tenant.
+    pub bytes: Option<u64>,
+}
+
+impl Quota {
+    /// Whether any limit is set.
+    pub fn is_set(&self) -> bool {
+        self.memories.is_some() || self.contexts.is_some() || self.bytes.is_some()
+    }
 }
 
 impl Default for Config {
@@ -83,6 +105,7 @@ impl Default for Config {
             sweep_interval_secs: 60,
             change_retention_secs: 3600,
             index_sync_interval_ms: 1000,
+            quota: Quota::default(),
         }
     }
 }

@@ -285,6 +285,32 @@ impl Omnex {
         self.inner.store.list_audit(&req).await
     }
 
+    /// Fails with `Forbidden` when adding `memories` memories, `contexts` contexts and
+    /// `bytes` bytes would take the caller's tenant past its quota (when one is set).
+    /// Concurrent writers of one tenant may pass it by what they write at once.
+    pub(super) async fn check_quota(&self, memories: u64, contexts: u64, bytes: u64) -> Result<()> {
+        let quota = &self.inner.config.quota;
+        if !quota.is_set() {
+            return Ok(());
+        }
+        let tenant = &self.principal.tenant;
+        let used = self.inner.store.tenant_usage(tenant).await?;
+        for (what, have, adding, limit) in [
+            ("memories", used.memories, memories, quota.memories),
+            ("contexts", used.contexts, contexts, quota.contexts),
+            ("bytes", used.bytes, bytes, quota.bytes),
+        ] {
+            if let Some(limit) = limit.filter(|&l| adding > 0 && have + adding > l) {
+                let refused = Error::forbidden(format!(
+                    "quota exceeded: tenant {tenant} holds {have} {what} of its {limit}; \
+                     this write adds {adding} (delete some, or ask for a larger quota)"
+                ));
+                return self.denied_if(Err(refused)).await;
+            }
+        }
+        Ok(())
+    }
+
     /// Records an event of this handle's principal in its tenant.
     pub(super) async fn audit(&self, action: &str, target: Option<String>, detail: Option<String>) {
         let tenant = self.principal.tenant.clone();

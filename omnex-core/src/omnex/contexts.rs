@@ -48,6 +48,16 @@ impl Omnex {
             version: 0,
             expires_at: validate::expiry(req.expires_at, req.ttl_seconds, now)?,
         };
+        if self.inner.config.quota.is_set() {
+            let exists = self
+                .inner
+                .store
+                .get_context(&ctx.tenant, &ctx.namespace, &ctx.key)
+                .await?
+                .is_some();
+            let bytes = ctx.value.to_string().len() as u64;
+            self.check_quota(0, u64::from(!exists), bytes).await?;
+        }
         let expect = req.if_version.map_or(Precondition::None, |v| match v {
             0 => Precondition::Absent,
             v => Precondition::Version(v),

@@ -39,6 +39,17 @@ impl Omnex {
             self.denied_if(self.principal.check_namespace(&m.scope.namespace))
                 .await?;
         }
+        let bytes: usize = batch
+            .iter()
+            .map(|m| {
+                m.content.len()
+                    + serde_json::Value::Object(m.metadata.clone())
+                        .to_string()
+                        .len()
+            })
+            .sum();
+        self.check_quota(batch.len() as u64, 0, bytes as u64)
+            .await?;
         let to_embed: Vec<String> = batch
             .iter()
             .filter(|m| m.embedding.is_none())
@@ -104,6 +115,10 @@ impl Omnex {
         let now = now();
         let new_expiry = validate::expiry(update.expires_at, update.ttl_seconds, now)?;
         let mut memory = self.own_memory(id).await?;
+        if let Some(c) = &update.content {
+            let grows = c.len().saturating_sub(memory.content.len());
+            self.check_quota(0, 0, grows as u64).await?;
+        }
         if let Some(content) = update.content {
             if content != memory.content || update.embedding.is_some() {
                 memory.embedding = match update.embedding {

@@ -162,3 +162,28 @@ pub(super) async fn list_audit(pool: &PgPool, req: &ListAudit) -> Result<Page<Au
     });
     Ok(Page { items, next_cursor })
 }
+
+pub(super) async fn tenant_usage(pool: &PgPool, tenant: &Tenant) -> Result<crate::store::Usage> {
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM memories WHERE tenant = $1 \
+                 AND (expires_at IS NULL OR expires_at > now())) AS memories, \
+                (SELECT coalesce(sum(octet_length(content) + octet_length(metadata::text)), 0)::bigint \
+                 FROM memories WHERE tenant = $1 AND (expires_at IS NULL OR expires_at > now())) AS memory_bytes, \
+                (SELECT count(*) FROM contexts WHERE tenant = $1 \
+                 AND (expires_at IS NULL OR expires_at > now())) AS contexts, \
+                (SELECT coalesce(sum(octet_length(value::text)), 0)::bigint FROM contexts \
+                 WHERE tenant = $1 AND (expires_at IS NULL OR expires_at > now())) AS context_bytes",
+    )
+    .bind(tenant.as_str())
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    let n = |c: &str| -> Result<u64> {
+        Ok(u64::try_from(row.try_get::<i64, _>(c).map_err(map_err)?).unwrap_or_default())
+    };
+    Ok(crate::store::Usage {
+        memories: n("memories")?,
+        contexts: n("contexts")?,
+        bytes: n("memory_bytes")? + n("context_bytes")?,
+    })
+}

@@ -170,3 +170,33 @@ pub(super) async fn list_audit(pool: &SqlitePool, req: &ListAudit) -> Result<Pag
     });
     Ok(Page { items, next_cursor })
 }
+
+pub(super) async fn tenant_usage(
+    pool: &SqlitePool,
+    tenant: &Tenant,
+) -> Result<crate::store::Usage> {
+    let now = to_micros(crate::model::now());
+    let row = sqlx::query(
+        "SELECT (SELECT count(*) FROM memories WHERE tenant = ?1 \
+                 AND (expires_at IS NULL OR expires_at > ?2)) AS memories, \
+                (SELECT coalesce(sum(length(CAST(content AS BLOB)) + length(CAST(metadata AS BLOB))), 0) \
+                 FROM memories WHERE tenant = ?1 AND (expires_at IS NULL OR expires_at > ?2)) AS memory_bytes, \
+                (SELECT count(*) FROM contexts WHERE tenant = ?1 \
+                 AND (expires_at IS NULL OR expires_at > ?2)) AS contexts, \
+                (SELECT coalesce(sum(length(CAST(value AS BLOB))), 0) FROM contexts WHERE tenant = ?1 \
+                 AND (expires_at IS NULL OR expires_at > ?2)) AS context_bytes",
+    )
+    .bind(tenant.as_str())
+    .bind(now)
+    .fetch_one(pool)
+    .await
+    .map_err(map_err)?;
+    let n = |c: &str| -> Result<u64> {
+        Ok(u64::try_from(row.try_get::<i64, _>(c).map_err(map_err)?).unwrap_or_default())
+    };
+    Ok(crate::store::Usage {
+        memories: n("memories")?,
+        contexts: n("contexts")?,
+        bytes: n("memory_bytes")? + n("context_bytes")?,
+    })
+}

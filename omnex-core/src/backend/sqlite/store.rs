@@ -509,6 +509,10 @@ impl Store for SqliteStore {
         self.use_analyzer(analyzer).await
     }
 
+    async fn tenant_usage(&self, tenant: &Tenant) -> Result<crate::store::Usage> {
+        access::tenant_usage(&self.pool, tenant).await
+    }
+
     async fn put_api_key(&self, key: &ApiKey) -> Result<()> {
         access::put_api_key(&self.pool, key).await
     }
