@@ -52,6 +52,16 @@ pub struct Client {
     http: reqwest::Client,
     base: String,
     api_key: Option<String>,
+    /// With [`Client::use_tokens`]: the token the key was exchanged for, and when
+    /// to exchange it again.
+    token: Option<std::sync::Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>>,
+}
+
+/// The answer of `POST /api/v1/auth/token`.
+#[derive(Deserialize)]
+struct IssuedToken {
+    access_token: String,
+    expires_in: u64,
 }
 
 impl std::fmt::Debug for Client {
@@ -120,7 +130,55 @@ impl Client {
             http,
             base,
             api_key,
+            token: None,
         })
+    }
+
+    /// Sends short-lived tokens instead of the API key: the key is exchanged at
+    /// `POST /api/v1/auth/token` when first needed, and again before the token
+    /// expires (or when the server refuses it), so the key itself crosses the wire
+    /// only for the exchange.
+    pub fn use_tokens(mut self) -> Self {
+        self.token = Some(Default::default());
+        self
+    }
+
+    /// The bearer credential of the next request.
+    async fn bearer(&self, renew: bool) -> Result<Option<String>> {
+        let (Some(cell), Some(key)) = (&self.token, &self.api_key) else {
+            return Ok(self.api_key.clone());
+        };
+        let mut cached = cell.lock().await;
+        if let Some((token, renew_at)) = cached.as_ref() {
+            if !renew && std::time::Instant::now() < *renew_at {
+                return Ok(Some(token.clone()));
+            }
+        }
+        let res = self
+            .http
+            .post(format!("{}/api/v1/auth/token", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .map_err(|e| Error::unavailable(BACKEND, e))?;
+        let status = res.status();
+        let bytes = res
+            .bytes()
+            .await
+            .map_err(|e| Error::unavailable(BACKEND, e))?;
+        if !status.is_success() {
+            let problem: ProblemBody = serde_json::from_slice(&bytes)
+                .map_err(|_| Error::internal(BACKEND, format!("HTTP {status}")))?;
+            return Err(error_from_problem(status, problem));
+        }
+        let issued: IssuedToken =
+            serde_json::from_slice(&bytes).map_err(|e| Error::internal(BACKEND, e))?;
+        // Renewed when a fifth of its life (at most a minute) is left.
+        let margin = Duration::from_secs((issued.expires_in / 5).min(60));
+        let renew_at = std::time::Instant::now()
+            + Duration::from_secs(issued.expires_in).saturating_sub(margin);
+        *cached = Some((issued.access_token.clone(), renew_at));
+        Ok(Some(issued.access_token))
     }
 
     async fn call<T: DeserializeOwned, Q: serde::Serialize + ?Sized>(
@@ -130,20 +188,28 @@ impl Client {
         query: &Q,
         body: Option<Value>,
     ) -> Result<Option<T>> {
-        let mut req = self
-            .http
-            .request(method, format!("{}/api/v1{path}", self.base))
-            .query(query);
-        if let Some(key) = &self.api_key {
-            req = req.bearer_auth(key);
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let res = req
-            .send()
+        let send = |bearer: Option<String>| {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}/api/v1{path}", self.base))
+                .query(query);
+            if let Some(b) = bearer {
+                req = req.bearer_auth(b);
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            req.send()
+        };
+        let mut res = send(self.bearer(false).await?)
             .await
             .map_err(|e| Error::unavailable(BACKEND, e))?;
+        if res.status() == StatusCode::UNAUTHORIZED && self.token.is_some() {
+            // The token ran out early (a server restart with another secret): once more.
+            res = send(self.bearer(true).await?)
+                .await
+                .map_err(|e| Error::unavailable(BACKEND, e))?;
+        }
         let status = res.status();
         let bytes = res
             .bytes()

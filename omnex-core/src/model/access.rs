@@ -15,8 +15,26 @@ pub const DEFAULT_TENANT: &str = "default";
 /// crosses. Every context and memory has one; the core sets it from the caller's
 /// [`Principal`], never from the request.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Tenant(Arc<str>);
+
+impl TryFrom<String> for Tenant {
+    type Error = Error;
+
+    fn try_from(name: String) -> Result<Self> {
+        if name == DEFAULT_TENANT {
+            Ok(Self::default())
+        } else {
+            Self::new(&name)
+        }
+    }
+}
+
+impl From<Tenant> for String {
+    fn from(t: Tenant) -> String {
+        t.0.to_string()
+    }
+}
 
 impl Tenant {
     /// A tenant by name: 1 to 64 bytes of ASCII letters, digits, `_`, `-` and `.`.
@@ -36,6 +54,7 @@ impl Tenant {
     }
 
     /// A tenant name read back from a store, which only ever holds valid ones.
+    #[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
     pub(crate) fn stored(name: &str) -> Self {
         if name == DEFAULT_TENANT {
             Self::default()
