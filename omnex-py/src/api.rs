@@ -66,8 +66,16 @@ fn open_local(
 }
 
 /// Makes a client of a server (no request is sent yet).
-fn open_remote(class: &str, url: &str, api_key: Option<String>) -> PyResult<(Engine, String)> {
-    let client = omnex_client::Client::new(url, api_key).map_err(errors::to_py)?;
+fn open_remote(
+    class: &str,
+    url: &str,
+    api_key: Option<String>,
+    use_tokens: bool,
+) -> PyResult<(Engine, String)> {
+    let mut client = omnex_client::Client::new(url, api_key).map_err(errors::to_py)?;
+    if use_tokens {
+        client = client.use_tokens();
+    }
     Ok((Arc::new(client), format!("omnex.{class}({url:?})")))
 }
 
@@ -105,19 +113,25 @@ engine_class! {
     ///
     /// >>> client = omnex.Client("http://127.0.0.1:8080", api_key=None)
     Client(Contexts, Memories);
-    /// A client of the server at `url`, sending `api_key` as a bearer token.
-    #[pyo3(signature = (url = "http://127.0.0.1:8080", *, api_key = None))]
-    fn new(py, url: &str, api_key: Option<String>) -> (engine, repr) {
-        open_remote("Client", url, api_key)?
+    /// A client of the server at `url`, sending `api_key` (an API key, the server's
+    /// key or a token) as a bearer credential. With `use_tokens=True` the key is
+    /// exchanged for short-lived tokens, renewed before they expire, and only the
+    /// tokens are sent with calls.
+    #[pyo3(signature = (url = "http://127.0.0.1:8080", *, api_key = None, use_tokens = false))]
+    fn new(py, url: &str, api_key: Option<String>, use_tokens: bool) -> (engine, repr) {
+        open_remote("Client", url, api_key, use_tokens)?
     }
 }
 
 engine_class! {
     /// Like `omnex.Client`, with awaitable methods.
     AsyncClient(AsyncContexts, AsyncMemories);
-    /// A client of the server at `url`, sending `api_key` as a bearer token.
-    #[pyo3(signature = (url = "http://127.0.0.1:8080", *, api_key = None))]
-    fn new(py, url: &str, api_key: Option<String>) -> (engine, repr) {
-        open_remote("AsyncClient", url, api_key)?
+    /// A client of the server at `url`, sending `api_key` (an API key, the server's
+    /// key or a token) as a bearer credential. With `use_tokens=True` the key is
+    /// exchanged for short-lived tokens, renewed before they expire, and only the
+    /// tokens are sent with calls.
+    #[pyo3(signature = (url = "http://127.0.0.1:8080", *, api_key = None, use_tokens = false))]
+    fn new(py, url: &str, api_key: Option<String>, use_tokens: bool) -> (engine, repr) {
+        open_remote("AsyncClient", url, api_key, use_tokens)?
     }
 }

@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import tempfile
+import urllib.request
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import jsonschema
 from mcp import ClientSession, StdioServerParameters, types
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 OMNEX = os.environ.get("OMNEX_BIN", str(Path(__file__).resolve().parents[3] / "target/debug/omnex"))
 TOOLS = {
@@ -40,9 +42,9 @@ async def stdio_session(data_dir, *args):
 
 
 @asynccontextmanager
-async def http_server(data_dir):
+async def http_server(data_dir, *args):
     proc = subprocess.Popen(
-        [OMNEX, "serve", "--data-dir", str(data_dir), "--addr", "127.0.0.1:0"],
+        [OMNEX, "serve", "--data-dir", str(data_dir), "--addr", "127.0.0.1:0", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "OMNEX_LOG": "warn"},
@@ -59,11 +61,13 @@ async def http_server(data_dir):
 
 
 @asynccontextmanager
-async def http_session(base):
-    async with streamable_http_client(f"{base}/mcp") as (read, write):
-        async with ClientSession(read, write) as session:
-            await session.initialize()
-            yield session
+async def http_session(base, key=None):
+    headers = {"Authorization": f"Bearer {key}"} if key else None
+    async with create_mcp_http_client(headers=headers) as client:
+        async with streamable_http_client(f"{base}/mcp", http_client=client) as (read, write):
+            async with ClientSession(read, write) as session:
+                await session.initialize()
+                yield session
 
 
 async def ok(session, tool, args):
@@ -170,5 +174,39 @@ def test_memory_stored_over_stdio_is_found_over_http_by_another_process():
                     ctx = await ok(http, "context_set", {"key": "trip", "value": {"city": "Lisbon"}})
                     read = await http.read_resource(f"omnex://contexts/{ctx['namespace']}/trip")
                     assert json.loads(read.contents[0].text) == {"city": "Lisbon"}
+
+    asyncio.run(main())
+
+
+def make_key(base, boot, **body):
+    req = urllib.request.Request(
+        f"{base}/api/v1/keys",
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {boot}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(req) as res:
+        return json.load(res)["key"]
+
+
+def test_http_tools_run_for_the_tenant_and_permission_of_their_key():
+    async def main():
+        with tempfile.TemporaryDirectory() as data:
+            async with http_server(data, "--api-key", "mcp-boot") as base:
+                acme = make_key(base, "mcp-boot", tenant="acme")
+                globex = make_key(base, "mcp-boot", tenant="globex")
+                reader = make_key(base, "mcp-boot", tenant="acme", permission="read")
+                async with http_session(base, acme) as a:
+                    stored = await ok(a, "memory_add", {"content": "Acme ships the rocket on Monday"})
+                    await ok(a, "context_set", {"key": "plan", "value": {"launch": "Monday"}})
+                async with http_session(base, globex) as g:
+                    assert (await fails(g, "memory_get", {"id": stored["id"]}))["code"] == "not_found"
+                    assert (await fails(g, "memory_delete", {"id": stored["id"]}))["code"] == "not_found"
+                    assert (await ok(g, "memory_search", {"query": "when does the rocket ship?"}))["hits"] == []
+                    assert (await fails(g, "context_get", {"key": "plan"}))["code"] == "not_found"
+                async with http_session(base, reader) as r:
+                    hits = (await ok(r, "memory_search", {"query": "when does the rocket ship?"}))["hits"]
+                    assert hits and hits[0]["memory"]["id"] == stored["id"]
+                    assert (await fails(r, "memory_add", {"content": "x"}))["code"] == "forbidden"
 
     asyncio.run(main())

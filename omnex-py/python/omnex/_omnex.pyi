@@ -208,7 +208,9 @@ class Client:
 
     contexts: Contexts
     memories: Memories
-    def __init__(self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None) -> None: ...
+    def __init__(
+        self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None, use_tokens: bool = False
+    ) -> None: ...
 
 @final
 class AsyncContextIterator(AsyncIterator[Context]):
@@ -334,4 +336,6 @@ class AsyncClient:
 
     contexts: AsyncContexts
     memories: AsyncMemories
-    def __init__(self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None) -> None: ...
+    def __init__(
+        self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None, use_tokens: bool = False
+    ) -> None: ...
