@@ -17,6 +17,11 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/api/v1/memories/{id}"),
     ("patch", "/api/v1/memories/{id}"),
     ("delete", "/api/v1/memories/{id}"),
+    ("post", "/api/v1/keys"),
+    ("get", "/api/v1/keys"),
+    ("delete", "/api/v1/keys/{id}"),
+    ("get", "/api/v1/audit"),
+    ("post", "/api/v1/auth/token"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/openapi.json"),
@@ -58,6 +63,11 @@ fn document_is_openapi_3_1_with_every_route() {
         "Problem",
         "SearchBody",
         "PutContextBody",
+        "ApiKey",
+        "NewApiKey",
+        "CreatedApiKey",
+        "AuditEvent",
+        "IssuedToken",
     ] {
         assert!(schemas.contains_key(name), "schema {name} missing");
     }
