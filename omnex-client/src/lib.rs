@@ -54,8 +54,11 @@ pub struct Client {
     api_key: Option<String>,
     /// With [`Client::use_tokens`]: the token the key was exchanged for, and when
     /// to exchange it again.
-    token: Option<std::sync::Arc<tokio::sync::Mutex<Option<(String, std::time::Instant)>>>>,
+    token: Option<std::sync::Arc<tokio::sync::Mutex<Option<Issued>>>>,
 }
+
+/// A token and when to exchange the key for a new one.
+type Issued = (String, std::time::Instant);
 
 /// The answer of `POST /api/v1/auth/token`.
 #[derive(Deserialize)]

@@ -2,6 +2,9 @@
 //! read, change, delete and find the other's data by guessing ids and words; wrong,
 //! tampered, revoked and expired keys; permissions and namespaces; the admin routes.
 
+// Tests run outside any server: a skipped one says so on the test output.
+#![allow(clippy::disallowed_macros)]
+
 mod common;
 
 use common::{assert_problem, TestServer};
