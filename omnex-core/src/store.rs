@@ -123,6 +123,9 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// metadata of memories, values of contexts, as stored).
     async fn tenant_usage(&self, tenant: &Tenant) -> Result<Usage>;
 
+    /// Every tenant that holds a memory or a context, by name.
+    async fn tenants(&self) -> Result<Vec<Tenant>>;
+
     /// Stores a new API key (its hash; never the key).
     async fn put_api_key(&self, key: &ApiKey) -> Result<()>;
     /// The key with this SHA-256 hash, revoked and expired ones included.

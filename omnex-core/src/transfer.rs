@@ -82,7 +82,9 @@ fn io_error(e: std::io::Error) -> Error {
     Error::unavailable("export file", e)
 }
 
-/// Writes every live context and memory to `out`, calling `progress` after each page.
+/// Writes every live context and memory to `out`, calling `progress` after each page:
+/// every tenant's when `omnex` acts as an operator (the local user), else its own
+/// tenant's. Each record names its tenant, so an import puts it back there.
 pub async fn export<W: AsyncWrite + Unpin>(
     omnex: &Omnex,
     mut out: W,
@@ -100,6 +102,29 @@ pub async fn export<W: AsyncWrite + Unpin>(
     };
     out.write_all(&line(&header)?).await.map_err(io_error)?;
     let mut counts = Counts::default();
+    for omnex in omnex.tenant_handles().await? {
+        let before = counts;
+        export_tenant(&omnex, &mut out, &mut counts, &mut progress, &line).await?;
+        omnex
+            .audit_export(format!(
+                "{} contexts and {} memories",
+                counts.contexts - before.contexts,
+                counts.memories - before.memories
+            ))
+            .await;
+    }
+    out.flush().await.map_err(io_error)?;
+    Ok(counts)
+}
+
+/// Writes one tenant's contexts and memories.
+async fn export_tenant<W: AsyncWrite + Unpin>(
+    omnex: &Omnex,
+    out: &mut W,
+    counts: &mut Counts,
+    progress: &mut impl FnMut(Counts),
+    line: &impl Fn(&Record) -> Result<Vec<u8>>,
+) -> Result<()> {
     let mut cursor = None;
     loop {
         let page = omnex
@@ -115,7 +140,7 @@ pub async fn export<W: AsyncWrite + Unpin>(
             counts.contexts += 1;
         }
         out.write_all(&chunk).await.map_err(io_error)?;
-        progress(counts);
+        progress(*counts);
         cursor = page.next_cursor;
         if cursor.is_none() {
             break;
@@ -136,14 +161,13 @@ pub async fn export<W: AsyncWrite + Unpin>(
             counts.memories += 1;
         }
         out.write_all(&chunk).await.map_err(io_error)?;
-        progress(counts);
+        progress(*counts);
         cursor = page.next_cursor;
         if cursor.is_none() {
             break;
         }
     }
-    out.flush().await.map_err(io_error)?;
-    Ok(counts)
+    Ok(())
 }
 
 /// Reads an export from `input` into `omnex`, in batches of 500 records, calling

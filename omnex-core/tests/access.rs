@@ -414,3 +414,70 @@ async fn quotas_hold_per_tenant() {
     let err = b.add_memory(new(&"x".repeat(500))).await.unwrap_err();
     assert!(err.to_string().contains("bytes"), "{err}");
 }
+
+/// An export by the local operator holds every tenant's records, each with its
+/// tenant, and an import puts them back where they were; a tenant's own export holds
+/// only its records. Exports are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exports_keep_every_tenant_apart() {
+    let omnex = engine(true).await;
+    let acme = omnex.with_principal(Principal::new(unique_tenant(), Permission::Write, "a"));
+    acme.add_memory(NewMemory::new("acme's").with_embedding(vec![1.0; DIM]))
+        .await
+        .unwrap();
+    acme.put_context(PutContext::new("app", "k", json!("acme")))
+        .await
+        .unwrap();
+    omnex
+        .add_memory(NewMemory::new("local").with_embedding(vec![1.0; DIM]))
+        .await
+        .unwrap();
+    omnex
+        .put_context(PutContext::new("app", "k", json!("local")))
+        .await
+        .unwrap();
+
+    let mut all = Vec::new();
+    let counts = omnex_core::transfer::export(&omnex, &mut all, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((counts.contexts, counts.memories), (2, 2));
+    let mut own = Vec::new();
+    let counts = omnex_core::transfer::export(&acme, &mut own, |_| {})
+        .await
+        .unwrap();
+    assert_eq!((counts.contexts, counts.memories), (1, 1));
+    assert!(!String::from_utf8_lossy(&own).contains("local"));
+
+    let copy = engine(true).await;
+    omnex_core::transfer::import(&copy, &all[..], |_| {})
+        .await
+        .unwrap();
+    let acme_copy = copy.with_principal(acme.principal().clone());
+    assert_eq!(
+        acme_copy.get_context("app", "k").await.unwrap().value,
+        json!("acme")
+    );
+    assert_eq!(
+        copy.get_context("app", "k").await.unwrap().value,
+        json!("local")
+    );
+    let listed = acme_copy
+        .list_memories(ListMemories::default())
+        .await
+        .unwrap();
+    assert_eq!(listed.items.len(), 1);
+    assert_eq!(listed.items[0].content, "acme's");
+    let log = omnex
+        .audit_log(ListAudit {
+            action: Some("export".into()),
+            ..ListAudit::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        log.items.len(),
+        3,
+        "two tenants by the operator, one by acme"
+    );
+}

@@ -311,6 +311,32 @@ impl Omnex {
         Ok(())
     }
 
+    /// The handles an export or another whole-store job runs through: one per tenant
+    /// holding data for an operator, this handle's own tenant for anyone else.
+    pub async fn tenant_handles(&self) -> Result<Vec<Omnex>> {
+        if !self.principal.operator {
+            return Ok(vec![self.clone()]);
+        }
+        let mut tenants = self.inner.store.tenants().await?;
+        if !tenants.contains(&self.principal.tenant) {
+            tenants.insert(0, self.principal.tenant.clone());
+        }
+        Ok(tenants
+            .into_iter()
+            .map(|tenant| {
+                self.with_principal(Principal {
+                    tenant,
+                    ..(*self.principal).clone()
+                })
+            })
+            .collect())
+    }
+
+    /// Records that this handle's tenant was exported (`detail`: what was written).
+    pub async fn audit_export(&self, detail: String) {
+        self.audit("export", None, Some(detail)).await;
+    }
+
     /// Records an event of this handle's principal in its tenant.
     pub(super) async fn audit(&self, action: &str, target: Option<String>, detail: Option<String>) {
         let tenant = self.principal.tenant.clone();

@@ -187,3 +187,13 @@ pub(super) async fn tenant_usage(pool: &PgPool, tenant: &Tenant) -> Result<crate
         bytes: n("memory_bytes")? + n("context_bytes")?,
     })
 }
+
+pub(super) async fn tenants(pool: &PgPool) -> Result<Vec<Tenant>> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT tenant FROM memories UNION SELECT tenant FROM contexts ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(names.iter().map(|n| Tenant::stored(n)).collect())
+}

@@ -200,3 +200,13 @@ pub(super) async fn tenant_usage(
         bytes: n("memory_bytes")? + n("context_bytes")?,
     })
 }
+
+pub(super) async fn tenants(pool: &SqlitePool) -> Result<Vec<Tenant>> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT tenant FROM memories UNION SELECT tenant FROM contexts ORDER BY 1",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(map_err)?;
+    Ok(names.iter().map(|n| Tenant::stored(n)).collect())
+}

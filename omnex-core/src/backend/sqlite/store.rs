@@ -513,6 +513,10 @@ impl Store for SqliteStore {
         access::tenant_usage(&self.pool, tenant).await
     }
 
+    async fn tenants(&self) -> Result<Vec<Tenant>> {
+        access::tenants(&self.pool).await
+    }
+
     async fn put_api_key(&self, key: &ApiKey) -> Result<()> {
         access::put_api_key(&self.pool, key).await
     }
