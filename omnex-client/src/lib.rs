@@ -114,6 +114,30 @@ fn encode(s: &str, keep_slash: bool) -> String {
     out
 }
 
+/// A response's JSON body (`None` when empty), or the error its problem document says.
+async fn answer<T: DeserializeOwned>(res: reqwest::Response) -> Result<Option<T>> {
+    let status = res.status();
+    let bytes = res
+        .bytes()
+        .await
+        .map_err(|e| Error::unavailable(BACKEND, e))?;
+    if status.is_success() {
+        if status == StatusCode::NO_CONTENT || bytes.is_empty() {
+            return Ok(None);
+        }
+        return serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::internal(BACKEND, e));
+    }
+    let problem: ProblemBody = serde_json::from_slice(&bytes).map_err(|_| {
+        Error::internal(
+            BACKEND,
+            format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
+        )
+    })?;
+    Err(error_from_problem(status, problem))
+}
+
 impl Client {
     /// A client of the server at `base_url` (e.g. `http://127.0.0.1:8080`),
     /// sending `api_key` as a bearer token when given.
@@ -164,18 +188,9 @@ impl Client {
             .send()
             .await
             .map_err(|e| Error::unavailable(BACKEND, e))?;
-        let status = res.status();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| Error::unavailable(BACKEND, e))?;
-        if !status.is_success() {
-            let problem: ProblemBody = serde_json::from_slice(&bytes)
-                .map_err(|_| Error::internal(BACKEND, format!("HTTP {status}")))?;
-            return Err(error_from_problem(status, problem));
-        }
-        let issued: IssuedToken =
-            serde_json::from_slice(&bytes).map_err(|e| Error::internal(BACKEND, e))?;
+        let issued: IssuedToken = answer(res)
+            .await?
+            .ok_or_else(|| Error::internal(BACKEND, "empty response"))?;
         // Renewed when a fifth of its life (at most a minute) is left.
         let margin = Duration::from_secs((issued.expires_in / 5).min(60));
         let renew_at = std::time::Instant::now()
@@ -213,26 +228,7 @@ impl Client {
                 .await
                 .map_err(|e| Error::unavailable(BACKEND, e))?;
         }
-        let status = res.status();
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| Error::unavailable(BACKEND, e))?;
-        if status.is_success() {
-            if status == StatusCode::NO_CONTENT || bytes.is_empty() {
-                return Ok(None);
-            }
-            return serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| Error::internal(BACKEND, e));
-        }
-        let problem: ProblemBody = serde_json::from_slice(&bytes).map_err(|_| {
-            Error::internal(
-                BACKEND,
-                format!("HTTP {status}: {}", String::from_utf8_lossy(&bytes)),
-            )
-        })?;
-        Err(error_from_problem(status, problem))
+        answer(res).await
     }
 
     async fn expect<T: DeserializeOwned, Q: serde::Serialize + ?Sized>(

@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{assert_problem, TestServer};
+use common::{assert_problem, call, TestServer};
 use omnex_http::ServerOptions;
 use serde_json::{json, Value};
 
@@ -19,30 +19,6 @@ async fn server() -> TestServer {
         ..ServerOptions::default()
     })
     .await
-}
-
-/// Sends a request with `key` as the bearer credential (none for `""`).
-async fn call(
-    s: &TestServer,
-    key: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
-    if !key.is_empty() {
-        req = req.bearer_auth(key);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
 }
 
 /// Makes a key with the server's bootstrap key; returns (key, id).

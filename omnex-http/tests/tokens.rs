@@ -6,35 +6,12 @@
 mod common;
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine as _};
-use common::{assert_problem, TestServer};
+use common::{assert_problem, call, TestServer};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use omnex_http::{JwtProvider, ServerOptions};
 use serde_json::{json, Value};
 
 const BOOT: &str = "bootstrap-key-for-token-tests";
-
-async fn call(
-    s: &TestServer,
-    bearer: &str,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = s
-        .http
-        .request(method.parse().unwrap(), s.url(path))
-        .bearer_auth(bearer);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let res = req.send().await.unwrap();
-    let status = res.status().as_u16();
-    let text = res.text().await.unwrap();
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
-}
 
 fn now() -> u64 {
     std::time::SystemTime::now()

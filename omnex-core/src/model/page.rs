@@ -19,6 +19,26 @@ impl<T> Default for Page<T> {
     }
 }
 
+impl<T> Page<T> {
+    /// A page from `items` fetched with one more than `limit`: the extra one, when
+    /// there, only says that another page follows, whose cursor `cursor` makes from
+    /// the last item kept.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn from_overfetch(
+        mut items: Vec<T>,
+        limit: usize,
+        cursor: impl Fn(&T) -> String,
+    ) -> Self {
+        let next_cursor = if items.len() > limit {
+            items.truncate(limit);
+            items.last().map(cursor)
+        } else {
+            None
+        };
+        Self { items, next_cursor }
+    }
+}
+
 /// Cursor of a context listing: the last `(namespace, key)` returned, hex-encoded JSON.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn encode_context_cursor(namespace: &str, key: &str) -> String {

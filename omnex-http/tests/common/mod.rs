@@ -88,6 +88,31 @@ impl TestServer {
     }
 }
 
+/// Sends a request with `bearer` as its credential (none for `""`); answers the
+/// status and the JSON body (a JSON string when the body is not JSON).
+pub async fn call(
+    s: &TestServer,
+    bearer: &str,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = s.http.request(method.parse().unwrap(), s.url(path));
+    if !bearer.is_empty() {
+        req = req.bearer_auth(bearer);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let text = res.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
 /// Follows `next_cursor` from `path` (which already has a `?`), collecting every item.
 pub async fn all_pages(s: &TestServer, path: &str, limit: usize) -> (Vec<Value>, usize) {
     let mut items = Vec::new();

@@ -96,16 +96,6 @@ async fn log_changes(tx: &mut PgConnection, ids: &[Uuid], at: Timestamp) -> Resu
         .map_err(map_err)
 }
 
-fn rows_to_page<T>(mut items: Vec<T>, limit: usize, cursor: impl Fn(&T) -> String) -> Page<T> {
-    let next_cursor = if items.len() > limit {
-        items.truncate(limit);
-        items.last().map(cursor)
-    } else {
-        None
-    };
-    Page { items, next_cursor }
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     fn name(&self) -> &'static str {
@@ -228,7 +218,7 @@ impl Store for PostgresStore {
             .iter()
             .map(context_from_row)
             .collect::<Result<Vec<_>>>()?;
-        Ok(rows_to_page(items, limit, |c| {
+        Ok(Page::from_overfetch(items, limit, |c| {
             encode_context_cursor(&c.namespace, &c.key)
         }))
     }
@@ -373,7 +363,7 @@ impl Store for PostgresStore {
             .iter()
             .map(memory_from_row)
             .collect::<Result<Vec<_>>>()?;
-        Ok(rows_to_page(items, limit, |m| m.id.to_string()))
+        Ok(Page::from_overfetch(items, limit, |m| m.id.to_string()))
     }
 
     async fn scan_index_entries(

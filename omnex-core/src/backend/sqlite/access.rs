@@ -150,7 +150,7 @@ pub(super) async fn list_audit(pool: &SqlitePool, req: &ListAudit) -> Result<Pag
     qb.push(" ORDER BY seq DESC LIMIT ")
         .push_bind((limit + 1) as i64);
     let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
-    let mut items = rows
+    let items = rows
         .iter()
         .map(|row| {
             Ok(AuditEvent {
@@ -164,11 +164,7 @@ pub(super) async fn list_audit(pool: &SqlitePool, req: &ListAudit) -> Result<Pag
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        items.last().map(|e| e.seq.to_string()).unwrap_or_default()
-    });
-    Ok(Page { items, next_cursor })
+    Ok(Page::from_overfetch(items, limit, |e| e.seq.to_string()))
 }
 
 pub(super) async fn tenant_usage(

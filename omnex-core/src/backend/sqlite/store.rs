@@ -212,19 +212,13 @@ impl Store for SqliteStore {
         qb.push(" ORDER BY namespace, key LIMIT ")
             .push_bind((limit + 1) as i64);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(context_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items
-                .last()
-                .map(|c| encode_context_cursor(&c.namespace, &c.key))
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, |c| {
+            encode_context_cursor(&c.namespace, &c.key)
+        }))
     }
 
     async fn put_memories(&self, batch: &[Memory]) -> Result<()> {
@@ -350,17 +344,11 @@ impl Store for SqliteStore {
         }
         qb.push(" ORDER BY id LIMIT ").push_bind((limit + 1) as i64);
         let rows = qb.build().fetch_all(&self.pool).await.map_err(map_err)?;
-        let mut items = rows
+        let items = rows
             .iter()
             .map(memory_from_row)
             .collect::<Result<Vec<_>>>()?;
-        let next_cursor = if items.len() > limit {
-            items.truncate(limit);
-            items.last().map(|m| m.id.to_string())
-        } else {
-            None
-        };
-        Ok(Page { items, next_cursor })
+        Ok(Page::from_overfetch(items, limit, |m| m.id.to_string()))
     }
 
     async fn scan_index_entries(
