@@ -35,17 +35,19 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
 ];
 
 /// The embedded migrations as a source for sqlx's migrator (which records them in
-/// `_sqlx_migrations` and serializes concurrent runs with an advisory lock).
+/// `_sqlx_migrations` and serializes concurrent runs with an advisory lock): the
+/// first `.0` of them (all but in the tests of upgrades).
 #[derive(Debug)]
-struct Embedded;
+struct Embedded(usize);
 
 impl<'s> MigrationSource<'s> for Embedded {
     fn resolve(
         self,
     ) -> futures::future::BoxFuture<'s, std::result::Result<Vec<Migration>, BoxDynError>> {
-        Box::pin(async {
+        Box::pin(async move {
             Ok(MIGRATIONS
                 .iter()
+                .take(self.0)
                 .map(|(version, description, sql)| {
                     Migration::new(
                         *version,
@@ -246,7 +248,7 @@ impl PostgresStore {
     /// returns the versions applied by this call.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
         let before = self.applied_migrations().await.unwrap_or_default();
-        Migrator::new(Embedded)
+        Migrator::new(Embedded(MIGRATIONS.len()))
             .await
             .map_err(|e| Error::internal("postgres", e))?
             .run(&self.pool)
@@ -388,6 +390,62 @@ mod conformance {
         let url = super::testing::fresh_url("postgres")?;
         Some(super::PostgresStore::open_url(&url).await.unwrap())
     });
+
+    /// A schema made before tenants (migrations 1 and 2, as an older build left it)
+    /// is upgraded on open: its rows belong to the default tenant, nothing is lost.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_schema_made_before_tenants_upgrades_with_nothing_lost() {
+        use crate::{model::Tenant, store::Store};
+        let Some(url) = super::testing::fresh_url("postgres") else {
+            return;
+        };
+        let old = super::PostgresStore::connect(&url).await.unwrap();
+        sqlx::migrate::Migrator::new(super::Embedded(2))
+            .await
+            .unwrap()
+            .run(&old.pool)
+            .await
+            .unwrap();
+        sqlx::raw_sql(
+            "INSERT INTO contexts (namespace, key, id, value, tags, created_at, updated_at, version) \
+             VALUES ('app', 'settings', '0190b5c4-0000-7000-8000-000000000001', '{\"theme\": \"dark\"}', \
+                     '{ui}', now(), now(), 3); \
+             INSERT INTO memories (id, namespace, user_id, content, metadata, embedding, created_at, updated_at) \
+             VALUES ('0190b5c4-0000-7000-8000-000000000002', 'app', 'alice', 'Alice likes green tea', \
+                     '{}', '\\x0000803f0000803f', now(), now());",
+        )
+        .execute(&old.pool)
+        .await
+        .unwrap();
+        let store = super::PostgresStore::open_url(&url).await.unwrap();
+        let ctx = store
+            .get_context(&Tenant::default(), "app", "settings")
+            .await
+            .unwrap()
+            .expect("kept");
+        assert_eq!(
+            (ctx.version, ctx.value["theme"].as_str()),
+            (3, Some("dark"))
+        );
+        let other = Tenant::new("someone-else").unwrap();
+        assert!(store
+            .get_context(&other, "app", "settings")
+            .await
+            .unwrap()
+            .is_none());
+        let m = store
+            .get_memories(&[
+                crate::model::MemoryId::parse("0190b5c4-0000-7000-8000-000000000002").unwrap(),
+            ])
+            .await
+            .unwrap();
+        assert_eq!(m.len(), 1);
+        assert_eq!(
+            (m[0].tenant.clone(), m[0].content.as_str()),
+            (Tenant::default(), "Alice likes green tea")
+        );
+        assert_eq!(store.tenants().await.unwrap(), vec![Tenant::default()]);
+    }
 
     #[test]
     fn url_parameters() {
