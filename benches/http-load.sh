@@ -8,7 +8,9 @@
 #   OMNEX_BENCH_BIN=/path/to/bin benches/http-load.sh  # binaries built before (no build)
 #   OMNEX_BENCH_ADDR=127.0.0.1:28080 OMNEX_BENCH_CEILING_ADDR=127.0.0.1:28090 benches/http-load.sh
 #
-# Prints a Markdown table (requests/s, p50, p99) for docs/benchmarks.md.
+# Prints a Markdown table (requests/s, p50, p99) for docs/benchmarks.md. The last
+# measurement of each size makes an API key (which closes the server to requests
+# without one) and reads the context with it: what authentication costs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -111,7 +113,17 @@ for n in $SIZES; do
     measure "omnex ($n memories): GET context" 32 "http://$OMNEX_ADDR/api/v1/contexts/bench/settings"
     ratio="$(awk -v a="$(cat "$work/last_rps")" -v b="$ceiling_rps" 'BEGIN {printf "%.0f", 100 * a / b}')"
     echo "  GET context at $n memories: ${ratio}% of the ceiling" >&2
+    keyed_context() {
+        local key
+        key="$(curl -fsS -X POST "http://$OMNEX_ADDR/api/v1/keys" -H 'content-type: application/json' \
+            -d '{"name":"bench","permission":"read"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["key"])')"
+        measure "omnex ($n memories): GET context with an API key" 32 \
+            "http://$OMNEX_ADDR/api/v1/contexts/bench/settings" -H "Authorization: Bearer $key"
+        ratio="$(awk -v a="$(cat "$work/last_rps")" -v b="$ceiling_rps" 'BEGIN {printf "%.0f", 100 * a / b}')"
+        echo "  GET context with an API key at $n memories: ${ratio}% of the ceiling" >&2
+    }
     if [ "$ONLY" = context ]; then
+        keyed_context
         kill "${pids[-1]}"
         wait "${pids[-1]}" 2>/dev/null || true
         unset 'pids[-1]'
@@ -123,6 +135,7 @@ for n in $SIZES; do
         "http://$OMNEX_ADDR/api/v1/memories/search" -s benches/http/post-body.lua
     BODY_FILE="$work/vector.json" measure "omnex ($n memories): search by vector" 1 \
         "http://$OMNEX_ADDR/api/v1/memories/search" -s benches/http/post-body.lua
+    keyed_context
     kill "${pids[-1]}"
     wait "${pids[-1]}" 2>/dev/null || true
     unset 'pids[-1]'

@@ -26,6 +26,11 @@ impl Memory {
     fn metadata<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         metadata_to_py(py, &self.0.metadata)
     }
+    /// The tenant it belongs to (set by the server from the credentials).
+    #[getter]
+    fn tenant(&self) -> &str {
+        self.0.tenant.as_str()
+    }
     /// The namespace.
     #[getter]
     fn namespace(&self) -> &str {
@@ -76,6 +81,7 @@ impl Memory {
         d.set_item("id", self.id())?;
         d.set_item("content", self.content())?;
         d.set_item("metadata", self.metadata(py)?)?;
+        d.set_item("tenant", self.tenant())?;
         d.set_item("namespace", self.namespace())?;
         d.set_item("user_id", self.user_id())?;
         d.set_item("agent_id", self.agent_id())?;
@@ -99,6 +105,11 @@ pub(crate) struct Context(pub(crate) model::Context);
 
 #[pymethods]
 impl Context {
+    /// The tenant it belongs to (set by the server from the credentials).
+    #[getter]
+    fn tenant(&self) -> &str {
+        self.0.tenant.as_str()
+    }
     /// The namespace.
     #[getter]
     fn namespace(&self) -> &str {
@@ -146,6 +157,7 @@ impl Context {
     /// All fields as a dict.
     fn to_dict<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let d = PyDict::new(py);
+        d.set_item("tenant", self.tenant())?;
         d.set_item("namespace", self.namespace())?;
         d.set_item("key", self.key())?;
         d.set_item("value", self.value(py)?)?;

@@ -25,7 +25,8 @@ def test_tenants_do_not_see_each_other(server, ns):
     acme = omnex.Client(server, api_key=make_key(server, tenant="py-acme"))
     globex = omnex.Client(server, api_key=make_key(server, tenant="py-globex"), use_tokens=True)
     memory = acme.memories.add("Acme's vault code is 4711", namespace=ns)
-    acme.contexts.put(ns, "plan", {"secret": True})
+    assert memory.tenant == "py-acme"
+    assert acme.contexts.put(ns, "plan", {"secret": True}).tenant == "py-acme"
 
     with pytest.raises(omnex.NotFoundError):
         globex.memories.get(memory.id)
