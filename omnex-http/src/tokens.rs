@@ -28,6 +28,11 @@ pub(crate) const ISSUER: &str = "omnex";
 /// How long fetched JWKS keys are trusted before they are fetched again.
 const JWKS_TTL: Duration = Duration::from_secs(600);
 
+/// A token naming a key id the JWKS lacks makes the server fetch the JWKS again (the
+/// provider may have rotated its keys), but not sooner than this after the last fetch:
+/// tokens with made-up key ids never turn into a stream of requests to the provider.
+const JWKS_REFETCH: Duration = Duration::from_secs(30);
+
 /// The claims of a token this server issues (and, by name, what a provider's may carry).
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -235,14 +240,12 @@ impl Provider {
             Some(kid) => set.find(kid).cloned(),
             None => set.keys.first().cloned(),
         };
-        let fresh = cached
-            .as_ref()
-            .is_some_and(|(at, _)| at.elapsed() < JWKS_TTL);
+        let age = cached.as_ref().map(|(at, _)| at.elapsed());
         let mut jwk = cached
             .as_ref()
             .and_then(|(_, set)| find(set))
-            .filter(|_| fresh);
-        if jwk.is_none() {
+            .filter(|_| age.is_some_and(|a| a < JWKS_TTL));
+        if jwk.is_none() && age.is_none_or(|a| a >= JWKS_REFETCH) {
             let set: JwkSet = self
                 .http
                 .get(url)

@@ -190,9 +190,14 @@ async fn an_identity_provider_with_a_shared_secret() {
 async fn an_identity_provider_with_a_jwks_url() {
     // A real JWKS endpoint on 127.0.0.1.
     let jwks: Value = serde_json::from_str(include_str!("data/idp-test-jwks.json")).unwrap();
+    let fetches = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = fetches.clone();
     let app = axum::Router::new().route(
         "/.well-known/jwks.json",
-        axum::routing::get(move || async move { axum::Json(jwks) }),
+        axum::routing::get(move || async move {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            axum::Json(jwks)
+        }),
     );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let jwks_url = format!(
@@ -244,4 +249,18 @@ async fn an_identity_provider_with_a_jwks_url() {
         let (status, res) = call(&s, &bad, "GET", "/api/v1/memories", None).await;
         assert_problem(status, &res, 401, "unauthorized");
     }
+    // Tokens with made-up key ids do not make the server fetch the JWKS again and
+    // again: one fetch so far, for the first token.
+    for i in 0..5 {
+        let (status, _) = call(
+            &s,
+            &sign(&format!("made-up-{i}"), &claims),
+            "GET",
+            "/api/v1/memories",
+            None,
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    assert_eq!(fetches.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
