@@ -116,7 +116,9 @@ async fn one_tenant_never_reaches_another() {
     )
     .await;
     assert_problem(status, &res, 403, "forbidden");
-    let (status, log) = call(&s, &b, "GET", "/api/v1/audit?tenant=acme&limit=1000", None).await;
+    let (status, res) = call(&s, &b, "GET", "/api/v1/audit?tenant=acme", None).await;
+    assert_problem(status, &res, 403, "forbidden");
+    let (status, log) = call(&s, &b, "GET", "/api/v1/audit?limit=1000", None).await;
     assert_eq!(status, 200);
     assert!(
         log["items"]

@@ -280,6 +280,10 @@ impl Omnex {
         self.require(Permission::Admin).await?;
         validate::page_limit(req.limit)?;
         if !self.principal.operator {
+            if let Some(t) = &req.tenant {
+                let asked = Tenant::new(t)?;
+                self.denied_if(self.principal.check_tenant(&asked)).await?;
+            }
             req.tenant = Some(self.principal.tenant.to_string());
         }
         self.inner.store.list_audit(&req).await

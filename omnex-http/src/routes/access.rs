@@ -106,7 +106,8 @@ pub(crate) async fn revoke_key(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub(crate) struct AuditParams {
-    /// Only this tenant's events (the server's `--api-key` only; others see their own).
+    /// Only this tenant's events (another tenant's needs the server's `--api-key`;
+    /// a tenant admin sees its own tenant's).
     pub tenant: Option<String>,
     /// Only this action, such as `auth.failed` or `key.created`.
     pub action: Option<String>,
