@@ -226,7 +226,7 @@ impl Omnex {
                     if checked.len() > 10_000 {
                         checked.clear();
                     }
-                    checked.insert(hash, (k.clone(), Instant::now()));
+                    checked.insert(hash.clone(), (k.clone(), Instant::now()));
                 }
                 found
             }
@@ -246,7 +246,7 @@ impl Omnex {
                 self.audit_for(&k.tenant, "key.first_use", Some(k.prefix.clone()), None)
                     .await;
             }
-            if let Some(entry) = self.inner.keys.checked.lock().get_mut(&hash_key(key)) {
+            if let Some(entry) = self.inner.keys.checked.lock().get_mut(&hash) {
                 entry.0.first_used_at = Some(at);
             }
         }

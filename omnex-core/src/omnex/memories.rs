@@ -39,17 +39,17 @@ impl Omnex {
             self.denied_if(self.principal.check_namespace(&m.scope.namespace))
                 .await?;
         }
-        let bytes: usize = batch
-            .iter()
-            .map(|m| {
-                m.content.len()
-                    + serde_json::Value::Object(m.metadata.clone())
-                        .to_string()
-                        .len()
-            })
-            .sum();
-        self.check_quota(batch.len() as u64, 0, bytes as u64)
-            .await?;
+        // Counted only when a quota is set: adds without one pay nothing for it.
+        if self.inner.config.quota.is_set() {
+            let bytes: usize = batch
+                .iter()
+                .map(|m| {
+                    m.content.len() + serde_json::to_string(&m.metadata).map_or(0, |j| j.len())
+                })
+                .sum();
+            self.check_quota(batch.len() as u64, 0, bytes as u64)
+                .await?;
+        }
         let to_embed: Vec<String> = batch
             .iter()
             .filter(|m| m.embedding.is_none())
