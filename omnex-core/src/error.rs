@@ -19,6 +19,10 @@ pub enum Entity {
     Model,
     /// An API key.
     ApiKey,
+    /// A webhook subscription.
+    Webhook,
+    /// A background job.
+    Job,
 }
 
 impl Entity {
@@ -29,6 +33,8 @@ impl Entity {
             Self::Memory => "memory",
             Self::Model => "model",
             Self::ApiKey => "api_key",
+            Self::Webhook => "webhook",
+            Self::Job => "job",
         }
     }
 }

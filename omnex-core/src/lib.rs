@@ -114,6 +114,7 @@ pub mod index;
 pub mod local_model;
 pub mod model;
 mod omnex;
+pub mod signature;
 pub mod store;
 pub mod text;
 pub mod transfer;
@@ -130,7 +131,7 @@ pub use crate::{
     embed::Embedder,
     error::{Error, ErrorKind, Result},
     index::VectorIndex,
-    omnex::{Omnex, OmnexBuilder},
+    omnex::{Changes, Omnex, OmnexBuilder, WorkerOptions},
     store::Store,
 };
 

@@ -8,12 +8,17 @@ use async_trait::async_trait;
 use crate::error::Entity;
 use crate::{
     model::{
-        ApiKey, AuditEvent, ChangeFeed, Context, Hit, IndexEntry, ListAudit, ListContexts,
-        ListMemories, Memory, MemoryId, Page, Precondition, Tenant, TextQuery, Timestamp,
+        ApiKey, AuditEvent, ChangeFeed, Context, Event, EventPage, Hit, IndexEntry, Job, JobCount,
+        JobOutcome, ListAudit, ListContexts, ListEvents, ListJobs, ListMemories, Memory, MemoryId,
+        Page, Precondition, Tenant, TextQuery, Timestamp, Webhook,
     },
     text::Analyzer,
     Error, Result,
 };
+
+/// What [`Store::dispatch_events`] asks of its caller: the jobs to queue for a
+/// slice of events.
+pub type Plan<'a> = dyn for<'e> Fn(&'e [Event]) -> Vec<Job> + Send + Sync + 'a;
 
 /// What a sweep of expired items removed.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,7 +52,16 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Creates or replaces a context. The store assigns `version` (previous + 1,
     /// or 1 on create) and keeps `id` and `created_at` of a replaced context.
     /// A failed precondition is a `Conflict`.
-    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context>;
+    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context> {
+        self.put_context_by(ctx, expect, None).await
+    }
+    /// [`put_context`](Self::put_context), recording `actor` in its event.
+    async fn put_context_by(
+        &self,
+        ctx: &Context,
+        expect: Precondition,
+        actor: Option<&str>,
+    ) -> Result<Context>;
     /// Reads a context of `tenant`; expired contexts are absent.
     async fn get_context(
         &self,
@@ -62,6 +76,18 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
         namespace: &str,
         key: &str,
         expect: Precondition,
+    ) -> Result<bool> {
+        self.delete_context_by(tenant, namespace, key, expect, None)
+            .await
+    }
+    /// [`delete_context`](Self::delete_context), recording `actor` in its event.
+    async fn delete_context_by(
+        &self,
+        tenant: &Tenant,
+        namespace: &str,
+        key: &str,
+        expect: Precondition,
+        actor: Option<&str>,
     ) -> Result<bool>;
     /// Lists contexts ordered by `(namespace, key)` with a keyset cursor.
     async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>>;
@@ -71,11 +97,20 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn restore_contexts(&self, batch: &[Context]) -> Result<()>;
 
     /// Inserts or replaces memories, all or nothing.
-    async fn put_memories(&self, batch: &[Memory]) -> Result<()>;
+    async fn put_memories(&self, batch: &[Memory]) -> Result<()> {
+        self.put_memories_by(batch, None).await
+    }
+    /// [`put_memories`](Self::put_memories), recording `actor` in their events
+    /// (`memory.add` for a new id, `memory.update` for a replaced one).
+    async fn put_memories_by(&self, batch: &[Memory], actor: Option<&str>) -> Result<()>;
     /// Reads memories by id, in the order asked; missing and expired ids are skipped.
     async fn get_memories(&self, ids: &[MemoryId]) -> Result<Vec<Memory>>;
     /// Deletes memories; returns how many existed.
-    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64>;
+    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64> {
+        self.delete_memories_by(ids, None).await
+    }
+    /// [`delete_memories`](Self::delete_memories), recording `actor` in their events.
+    async fn delete_memories_by(&self, ids: &[MemoryId], actor: Option<&str>) -> Result<u64>;
     /// Lists memories ordered by id with a keyset cursor.
     async fn list_memories(&self, req: &ListMemories) -> Result<Page<Memory>>;
     /// Live (unexpired) index entries with ids greater than `after`, ordered by id.
@@ -92,8 +127,66 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Removes change-log entries older than `before`.
     async fn prune_changes(&self, before: Timestamp) -> Result<u64>;
 
-    /// Deletes every context and memory that expired at or before `now`.
+    /// Deletes every context and memory that expired at or before `now`, with a
+    /// `*.expire` event for each.
     async fn purge_expired(&self, now: Timestamp) -> Result<Purged>;
+
+    /// Events after `req.since` matching `req`, oldest first. Every write of this
+    /// trait appends its events in its own transaction, and positions become
+    /// visible in order: a reader that resumes after the last position it saw
+    /// misses nothing.
+    async fn list_events(&self, req: &ListEvents) -> Result<EventPage>;
+    /// The newest event position (0 when there is none).
+    async fn event_head(&self) -> Result<i64>;
+    /// Removes events older than `before`; returns how many.
+    async fn prune_events(&self, before: Timestamp) -> Result<u64>;
+
+    /// Queues jobs.
+    async fn enqueue_jobs(&self, jobs: &[Job]) -> Result<()>;
+    /// Gives `worker` the oldest job that is due (queued with `run_at` at or before
+    /// `now`, or running under a lease that ran out before `now`), marked running
+    /// under a lease until `lease_until`, with its input. Two workers never get the
+    /// same job under live leases.
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>>;
+    /// Records progress of `worker`'s job and extends its lease; `false` when the
+    /// job is no longer this worker's or cancelling was asked (the worker stops).
+    async fn renew_job(
+        &self,
+        id: &str,
+        worker: &str,
+        done: u64,
+        total: Option<u64>,
+        lease_until: Timestamp,
+    ) -> Result<bool>;
+    /// Ends `worker`'s attempt at job `id`; `false` when the job is no longer its.
+    /// A `Retry` past the last attempt makes the job `dead`.
+    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool>;
+    /// A job by id, without its input.
+    async fn get_job(&self, id: &str) -> Result<Option<Job>>;
+    /// A page of jobs, newest first, without their inputs.
+    async fn list_jobs(&self, req: &ListJobs) -> Result<Page<Job>>;
+    /// Cancels a job: a queued one at once, a running one when its worker next
+    /// reports progress. Returns the job as it now is.
+    async fn cancel_job(&self, id: &str) -> Result<Option<Job>>;
+    /// Jobs by kind and status.
+    async fn job_counts(&self) -> Result<Vec<JobCount>>;
+
+    /// Stores a webhook subscription.
+    async fn put_webhook(&self, hook: &Webhook) -> Result<()>;
+    /// The webhooks of `tenant` (of every tenant for `None`), with their secrets.
+    async fn webhooks(&self, tenant: Option<&Tenant>) -> Result<Vec<Webhook>>;
+    /// Deletes a webhook and cancels its queued deliveries; whether it existed.
+    async fn delete_webhook(&self, id: &str) -> Result<bool>;
+    /// Moves the webhook dispatcher forward, all or nothing: reads up to `limit`
+    /// events after the dispatched position (with their data), queues the jobs
+    /// `plan` makes of them and records the new position. Concurrent dispatchers
+    /// serialize, so every event is planned exactly once. Returns the events read.
+    async fn dispatch_events(&self, limit: usize, plan: &Plan<'_>) -> Result<usize>;
 
     /// Full-text search over memory content: the `q.k` memories passing `q.filter` that
     /// hold any of `q.terms`, best first by a BM25 score (higher is better). The index

@@ -291,6 +291,45 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize> {
     }
 }
 
+/// A read of the event log: 1 to 1000 events, default 100.
+pub fn event_limit(limit: Option<usize>) -> Result<usize> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
+        Some(n) => Err(Error::invalid_input(
+            "limit",
+            format!("{n} is out of range; use 1 to {MAX_PAGE}"),
+        )),
+    }
+}
+
+/// A webhook's address: an absolute `http` or `https` URL with a host.
+pub fn webhook_url(url: &str) -> Result<()> {
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Error::invalid_input("url", format!("is not a URL: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(Error::invalid_input(
+            "url",
+            "must be an http or https URL with a host",
+        ));
+    }
+    if url.len() > 2048 {
+        return Err(Error::invalid_input("url", "is longer than 2048 bytes"));
+    }
+    Ok(())
+}
+
+/// A webhook's signing secret: 16 to 256 printable ASCII characters.
+pub fn webhook_secret(secret: &str) -> Result<()> {
+    if !(16..=256).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid_input(
+            "secret",
+            "must be 16 to 256 printable ASCII characters without spaces",
+        ));
+    }
+    Ok(())
+}
+
 /// A search limit: 1 to 100, default 10.
 pub fn search_limit(limit: Option<usize>) -> Result<usize> {
     match limit {

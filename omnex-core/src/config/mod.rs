@@ -65,6 +65,16 @@ pub struct Config {
     pub index_sync_interval_ms: u64,
     /// What each tenant may hold (`[omnex.quota]`); no limit by default.
     pub quota: Quota,
+    /// Seconds the event log (the change feed and every record's history) keeps
+    /// events (default 30 days; 0 keeps them for ever).
+    pub event_retention_secs: u64,
+    /// Background workers this process runs for the job queue (asynchronous
+    /// batches, imports, exports, reindexing, cleanup, webhook deliveries);
+    /// default 1, 0 when separate `omnex worker` processes do the work.
+    pub workers: usize,
+    /// Attempts of a webhook delivery before it goes to the dead-letter list
+    /// (default 8: about 4 minutes of retries with backoff).
+    pub webhook_attempts: u32,
 }
 
 /// What each tenant may hold. A write that would pass a limit is refused with
@@ -106,6 +116,9 @@ impl Default for Config {
             change_retention_secs: 3600,
             index_sync_interval_ms: 1000,
             quota: Quota::default(),
+            event_retention_secs: 30 * 24 * 3600,
+            workers: 1,
+            webhook_attempts: 8,
         }
     }
 }
@@ -209,6 +222,12 @@ impl Config {
         }
         if let Some(v) = var("OMNEX_INDEX_SYNC_INTERVAL_MS") {
             self.index_sync_interval_ms = number("OMNEX_INDEX_SYNC_INTERVAL_MS", v)?;
+        }
+        if let Some(v) = var("OMNEX_EVENT_RETENTION_SECS") {
+            self.event_retention_secs = number("OMNEX_EVENT_RETENTION_SECS", v)?;
+        }
+        if let Some(v) = var("OMNEX_WORKERS") {
+            self.workers = usize::try_from(number("OMNEX_WORKERS", v)?).unwrap_or(usize::MAX);
         }
         Ok(())
     }

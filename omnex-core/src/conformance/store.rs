@@ -5,8 +5,10 @@ use std::collections::BTreeSet;
 use serde_json::json;
 
 mod access;
+mod events;
 
 pub use access::*;
+pub use events::*;
 
 use super::{unique_namespace, Rng};
 use crate::{

@@ -1,9 +1,11 @@
-//! The data model: contexts, memories, scopes, filters and pages.
+//! The data model: contexts, memories, scopes, filters, pages, events and jobs.
 
 mod access;
 mod context;
+mod event;
 mod filter;
 mod id;
+mod job;
 mod memory;
 mod page;
 
@@ -12,8 +14,10 @@ pub use access::{
     DEFAULT_TENANT,
 };
 pub use context::{Context, ListContexts, Precondition, PutContext};
+pub use event::{Event, EventKind, EventPage, ListEvents, Removed, Subject};
 pub use filter::{Filter, FilterFields};
 pub use id::MemoryId;
+pub use job::{Job, JobCount, JobKind, JobOutcome, JobStatus, ListJobs, NewWebhook, Webhook};
 pub use memory::{
     Change, ChangeFeed, Explanation, Hit, IndexEntry, LegRank, ListMemories, Memory, MemoryUpdate,
     NewMemory, Scope, ScopeArgs, SearchHit, SearchMode, SearchRequest, TextQuery, VectorQuery,

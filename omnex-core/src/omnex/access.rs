@@ -36,7 +36,7 @@ pub(super) struct KeyCache {
 const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 /// `n` random characters of [`ALPHABET`] from the operating system's generator.
-fn random_text(n: usize) -> Result<String> {
+pub(super) fn random_text(n: usize) -> Result<String> {
     let mut out = String::with_capacity(n);
     let mut buf = [0u8; 64];
     while out.len() < n {

@@ -25,16 +25,29 @@ impl Omnex {
         )
         .unwrap_or_default();
         self.inner.store.prune_changes(now - retention).await?;
+        let keep = self.inner.config.event_retention_secs;
+        if keep > 0 {
+            let keep = chrono::TimeDelta::try_seconds(i64::try_from(keep).unwrap_or(i64::MAX))
+                .unwrap_or(chrono::TimeDelta::MAX);
+            if let Some(before) = now.checked_sub_signed(keep) {
+                self.inner.store.prune_events(before).await?;
+            }
+        }
         self.sync_index().await?;
+        if !purged.memories.is_empty() || purged.contexts > 0 {
+            self.changed();
+        }
         Ok(purged)
     }
 
-    /// Starts the expiry sweep and the index sync loop, which retries index updates
-    /// that failed (a vector server that was down) and follows other processes' writes.
+    /// Starts the expiry sweep, the index sync loop, which retries index updates
+    /// that failed (a vector server that was down) and follows other processes'
+    /// writes, and the background workers.
     pub(super) fn start_background(&self) {
         if tokio::runtime::Handle::try_current().is_err() {
             return;
         }
+        self.start_workers();
         let sweep = self.inner.config.sweep_interval_secs;
         if sweep > 0 {
             self.every(Duration::from_secs(sweep), |omnex| async move {

@@ -119,6 +119,10 @@ impl OmnexBuilder {
                 index_down_until: parking_lot::Mutex::new(None),
                 tasks: parking_lot::Mutex::new(Vec::new()),
                 keys: Default::default(),
+                changes: tokio::sync::watch::channel(0).0,
+                work: Arc::new(tokio::sync::Notify::new()),
+                #[cfg(feature = "webhooks")]
+                http: std::sync::OnceLock::new(),
             }),
             principal: Arc::new(crate::model::Principal::local()),
         };

@@ -62,7 +62,12 @@ impl Omnex {
             0 => Precondition::Absent,
             v => Precondition::Version(v),
         });
-        let stored = self.inner.store.put_context(&ctx, expect).await?;
+        let stored = self
+            .inner
+            .store
+            .put_context_by(&ctx, expect, Some(&self.principal.subject))
+            .await?;
+        self.changed();
         self.forget_context(&stored.namespace, &stored.key).await;
         Ok(stored)
     }
@@ -145,8 +150,15 @@ impl Omnex {
         let deleted = self
             .inner
             .store
-            .delete_context(&self.principal.tenant, namespace, key, expect)
+            .delete_context_by(
+                &self.principal.tenant,
+                namespace,
+                key,
+                expect,
+                Some(&self.principal.subject),
+            )
             .await?;
+        self.changed();
         self.forget_context(namespace, key).await;
         if deleted {
             self.audit("context.deleted", Some(format!("{namespace}/{key}")), None)

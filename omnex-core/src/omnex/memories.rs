@@ -18,8 +18,16 @@ impl Omnex {
 
     /// Adds up to 1000 memories, all or nothing, returned in input order.
     pub async fn add_memories(&self, batch: Vec<NewMemory>) -> Result<Vec<Memory>> {
-        self.require(Permission::Write).await?;
         validate::batch_len(batch.len())?;
+        self.check_new_memories(&batch).await?;
+        let ids = batch.iter().map(|_| MemoryId::new()).collect();
+        self.write_new_memories(batch, ids).await
+    }
+
+    /// Checks a batch of new memories as [`add_memories`](Self::add_memories) does,
+    /// before anything is embedded or written.
+    pub(super) async fn check_new_memories(&self, batch: &[NewMemory]) -> Result<()> {
+        self.require(Permission::Write).await?;
         let now = now();
         let dim = self.dimension();
         for (i, m) in batch.iter().enumerate() {
@@ -35,7 +43,7 @@ impl Omnex {
             };
             check().map_err(|e| if batch.len() > 1 { e.at_item(i) } else { e })?;
         }
-        for m in &batch {
+        for m in batch {
             self.denied_if(self.principal.check_namespace(&m.scope.namespace))
                 .await?;
         }
@@ -50,6 +58,17 @@ impl Omnex {
             self.check_quota(batch.len() as u64, 0, bytes as u64)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Embeds and writes checked new memories under the given ids (a job that is
+    /// run again writes the same ids, so nothing is added twice).
+    pub(super) async fn write_new_memories(
+        &self,
+        batch: Vec<NewMemory>,
+        ids: Vec<MemoryId>,
+    ) -> Result<Vec<Memory>> {
+        let now = now();
         let to_embed: Vec<String> = batch
             .iter()
             .filter(|m| m.embedding.is_none())
@@ -57,7 +76,7 @@ impl Omnex {
             .collect();
         let mut computed = self.embed_texts(&to_embed).await?.into_iter();
         let mut memories = Vec::with_capacity(batch.len());
-        for m in batch {
+        for (m, id) in batch.into_iter().zip(ids) {
             let embedding = match m.embedding {
                 Some(e) => e,
                 None => computed
@@ -65,7 +84,7 @@ impl Omnex {
                     .ok_or_else(|| Error::internal("embedder", "returned too few vectors"))?,
             };
             memories.push(Memory {
-                id: MemoryId::new(),
+                id,
                 tenant: self.principal.tenant.clone(),
                 content: m.content,
                 embedding,
@@ -76,7 +95,10 @@ impl Omnex {
                 expires_at: validate::expiry(m.expires_at, m.ttl_seconds, now)?,
             });
         }
-        self.inner.store.put_memories(&memories).await?;
+        self.inner
+            .store
+            .put_memories_by(&memories, Some(&self.principal.subject))
+            .await?;
         self.sync_after_write().await;
         Ok(memories)
     }
@@ -143,7 +165,7 @@ impl Omnex {
         memory.updated_at = now;
         self.inner
             .store
-            .put_memories(std::slice::from_ref(&memory))
+            .put_memories_by(std::slice::from_ref(&memory), Some(&self.principal.subject))
             .await?;
         self.sync_after_write().await;
         Ok(memory)
@@ -154,7 +176,11 @@ impl Omnex {
         self.require(Permission::Write).await?;
         // Read first: another tenant's memory is not found, and is left alone.
         self.own_memory(id).await?;
-        let n = self.inner.store.delete_memories(&[id]).await?;
+        let n = self
+            .inner
+            .store
+            .delete_memories_by(&[id], Some(&self.principal.subject))
+            .await?;
         self.sync_after_write().await;
         if n == 0 {
             return Err(Error::not_found(Entity::Memory, id.to_string()));

@@ -23,12 +23,17 @@ mod background;
 mod builder;
 mod contexts;
 mod embed_cache;
+mod events;
+mod jobs;
 mod memories;
 mod restore;
 mod search;
 mod sync;
+mod worker;
 
 pub use builder::OmnexBuilder;
+pub use events::Changes;
+pub use worker::WorkerOptions;
 
 /// The store metadata key of the embedding model the data was made with.
 const META_MODEL: &str = "embedding_model";
@@ -73,8 +78,17 @@ struct Inner {
     recorded: tokio::sync::Mutex<i64>,
     /// API keys checked lately.
     keys: access::KeyCache,
-    /// Background tasks (expiry sweep, index sync), stopped when the engine is dropped.
+    /// Background tasks (expiry sweep, index sync, workers), stopped when the
+    /// engine is dropped.
     tasks: parking_lot::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Counts this process's writes: change-feed streams and the webhook dispatcher
+    /// wake on it instead of waiting for their next poll.
+    changes: tokio::sync::watch::Sender<u64>,
+    /// Wakes idle workers when this process queues a job.
+    work: Arc<tokio::sync::Notify>,
+    /// The HTTP client of webhook deliveries, made on first use.
+    #[cfg(feature = "webhooks")]
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Drop for Inner {
@@ -161,6 +175,18 @@ impl Omnex {
     /// Whether searches by words can run: the index or the store keeps a full-text index.
     pub fn has_keyword_search(&self) -> bool {
         self.inner.index.capabilities().keyword || self.inner.store.text_analyzer().is_some()
+    }
+
+    /// Wakes what waits on this process's writes (change streams, the dispatcher).
+    fn changed(&self) {
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that changes after each write this process makes: a change-feed
+    /// stream waits on it (with a timeout, for other processes' writes) rather than
+    /// polling the store.
+    pub fn watch_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.inner.changes.subscribe()
     }
 
     /// Where the vector index keeps its entries (for logs and `omnex reindex`).

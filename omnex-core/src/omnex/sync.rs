@@ -17,6 +17,7 @@ const META_STORE_ID: &str = "store_id";
 
 impl Omnex {
     pub(super) async fn sync_after_write(&self) {
+        self.changed();
         let now = std::time::Instant::now();
         if self.inner.index_down_until.lock().is_some_and(|t| now < t) {
             return;

@@ -7,6 +7,8 @@
 //! (for example `sslmode`, `application_name`).
 
 mod access;
+mod events;
+mod jobs;
 mod store;
 mod text;
 
@@ -32,6 +34,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         include_str!("migrations/0002_full_text.sql"),
     ),
     (3, "tenants", include_str!("migrations/0003_tenants.sql")),
+    (4, "events", include_str!("migrations/0004_events.sql")),
 ];
 
 /// The embedded migrations as a source for sqlx's migrator (which records them in

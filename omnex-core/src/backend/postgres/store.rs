@@ -4,15 +4,16 @@ use async_trait::async_trait;
 use sqlx::{postgres::PgRow, types::Json, PgConnection, Postgres, QueryBuilder, Row};
 use uuid::Uuid;
 
-use super::{access, push_filter, text, PostgresStore};
+use super::{access, events, jobs, push_filter, text, PostgresStore};
 use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, ApiKey,
-        AuditEvent, Change, ChangeFeed, Context, FilterFields, Hit, IndexEntry, ListAudit,
-        ListContexts, ListMemories, Memory, MemoryId, Metadata, Page, Precondition, Scope, Tenant,
-        TextQuery, Timestamp,
+        AuditEvent, Change, ChangeFeed, Context, Event, EventKind, EventPage, FilterFields, Hit,
+        IndexEntry, Job, JobCount, JobOutcome, ListAudit, ListContexts, ListEvents, ListJobs,
+        ListMemories, Memory, MemoryId, Metadata, Page, Precondition, Removed, Scope, Tenant,
+        TextQuery, Timestamp, Webhook,
     },
-    store::{check_precondition, Purged, Store},
+    store::{check_precondition, Plan, Purged, Store},
     text::Analyzer,
     validate, vector as vector_bytes, Error, Result,
 };
@@ -20,7 +21,7 @@ use crate::{
 const PRUNED_THROUGH: &str = "changes_pruned_through";
 /// The advisory lock every change-log append takes, so `seq` order is commit order
 /// and a reader never skips a change that commits late.
-const CHANGE_LOG_LOCK: i64 = 0x6f6d_6e65_785f_6c6f; // "omnex_lo"
+pub(super) const CHANGE_LOG_LOCK: i64 = 0x6f6d_6e65_785f_6c6f; // "omnex_lo"
 
 const MEMORY_COLUMNS: &str = "id, namespace, user_id, agent_id, session_id, content, metadata, \
      embedding, created_at, updated_at, expires_at, tenant";
@@ -29,6 +30,38 @@ const CONTEXT_COLUMNS: &str =
 
 fn map_err(e: sqlx::Error) -> Error {
     super::map_err("postgres", e)
+}
+
+/// The columns of a removed memory that its event needs.
+const REMOVED: &str = "id, tenant, namespace, user_id, agent_id, session_id, version";
+
+/// The ids and the events of memories removed with `RETURNING {REMOVED}`.
+fn removed_memories(
+    rows: &[PgRow],
+    kind: EventKind,
+    actor: Option<&str>,
+    at: Timestamp,
+) -> Result<(Vec<Uuid>, Vec<Event>)> {
+    let mut ids = Vec::with_capacity(rows.len());
+    let mut made = Vec::with_capacity(rows.len());
+    for row in rows {
+        let id: Uuid = row.try_get("id").map_err(map_err)?;
+        let version: i64 = row.try_get("version").map_err(map_err)?;
+        let scope = scope_from_row(row)?;
+        let gone = Removed {
+            tenant: tenant_from_row(row)?,
+            namespace: scope.namespace,
+            id: id.to_string(),
+            key: None,
+            user_id: scope.user_id,
+            agent_id: scope.agent_id,
+            session_id: scope.session_id,
+            version: u64::try_from(version).unwrap_or_default(),
+        };
+        ids.push(id);
+        made.push(Event::removed(kind, gone, actor, at));
+    }
+    Ok((ids, made))
 }
 
 fn scope_from_row(row: &PgRow) -> Result<Scope> {
@@ -102,7 +135,12 @@ impl Store for PostgresStore {
         "postgres"
     }
 
-    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context> {
+    async fn put_context_by(
+        &self,
+        ctx: &Context,
+        expect: Precondition,
+        actor: Option<&str>,
+    ) -> Result<Context> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         if expect != Precondition::None {
             // Lock the live row (if any) so concurrent conditional writers serialize on it.
@@ -125,6 +163,7 @@ impl Store for PostgresStore {
             version: u64::try_from(version).unwrap_or_default(),
             ..ctx.clone()
         };
+        events::append(&mut tx, &[Event::of_context(&stored, actor, now())]).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)
     }
@@ -137,6 +176,12 @@ impl Store for PostgresStore {
         for ctx in batch {
             restore_context(&mut tx, ctx).await?;
         }
+        let at = now();
+        let made: Vec<Event> = batch
+            .iter()
+            .map(|c| Event::of_context(c, None, at))
+            .collect();
+        events::append(&mut tx, &made).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -161,26 +206,42 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn delete_context(
+    async fn delete_context_by(
         &self,
         tenant: &Tenant,
         namespace: &str,
         key: &str,
         expect: Precondition,
+        actor: Option<&str>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
         let current = locked_version(&mut tx, tenant, namespace, key).await?;
         check_precondition(namespace, key, expect, current)?;
-        let done =
-            sqlx::query("DELETE FROM contexts WHERE namespace = $1 AND key = $2 AND tenant = $3")
-                .bind(namespace)
-                .bind(key)
-                .bind(tenant.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?;
+        let done: Option<(Uuid, i64)> = sqlx::query_as(
+            "DELETE FROM contexts WHERE namespace = $1 AND key = $2 AND tenant = $3 \
+             RETURNING id, version",
+        )
+        .bind(namespace)
+        .bind(key)
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let deleted = current.is_some() && done.is_some();
+        if let (true, Some((id, version))) = (deleted, done) {
+            let gone = Removed {
+                tenant: tenant.clone(),
+                namespace: namespace.to_owned(),
+                id: id.to_string(),
+                key: Some(key.to_owned()),
+                version: u64::try_from(version).unwrap_or_default(),
+                ..Removed::default()
+            };
+            let event = Event::removed(EventKind::ContextDelete, gone, actor, now());
+            events::append(&mut tx, &[event]).await?;
+        }
         tx.commit().await.map_err(map_err)?;
-        Ok(current.is_some() && done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>> {
@@ -223,7 +284,7 @@ impl Store for PostgresStore {
         }))
     }
 
-    async fn put_memories(&self, batch: &[Memory]) -> Result<()> {
+    async fn put_memories_by(&self, batch: &[Memory], actor: Option<&str>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -267,7 +328,7 @@ impl Store for PostgresStore {
             expires.push(m.expires_at);
         }
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query(&format!(
+        let rows = sqlx::query(&format!(
             "INSERT INTO memories ({MEMORY_COLUMNS}, terms, terms_len) \
              SELECT u.id, u.namespace, u.user_id, u.agent_id, u.session_id, u.content, \
                     u.metadata, u.embedding, u.created_at, u.updated_at, u.expires_at, u.tenant, \
@@ -285,7 +346,8 @@ impl Store for PostgresStore {
              metadata = excluded.metadata, embedding = excluded.embedding, \
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
              expires_at = excluded.expires_at, terms = excluded.terms, \
-             terms_len = excluded.terms_len"
+             terms_len = excluded.terms_len, version = memories.version + 1 \
+             RETURNING id, version"
         ))
         .bind(&ids)
         .bind(&namespaces)
@@ -301,10 +363,27 @@ impl Store for PostgresStore {
         .bind(&terms)
         .bind(&terms_lens)
         .bind(&tenants)
-        .execute(&mut *tx)
+        .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
-        log_changes(&mut tx, &ids, now()).await?;
+        let versions = rows
+            .iter()
+            .map(|r| {
+                let id: Uuid = r.try_get("id").map_err(map_err)?;
+                let v: i64 = r.try_get("version").map_err(map_err)?;
+                Ok((id, u64::try_from(v).unwrap_or_default()))
+            })
+            .collect::<Result<std::collections::HashMap<_, _>>>()?;
+        let at = now();
+        log_changes(&mut tx, &ids, at).await?;
+        let made: Vec<Event> = batch
+            .iter()
+            .map(|m| {
+                let version = versions.get(&m.id.0).copied().unwrap_or(1);
+                Event::of_memory(m, version, actor, at)
+            })
+            .collect();
+        events::append(&mut tx, &made).await?;
         tx.commit().await.map_err(map_err)
     }
 
@@ -330,19 +409,23 @@ impl Store for PostgresStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64> {
+    async fn delete_memories_by(&self, ids: &[MemoryId], actor: Option<&str>) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
         let uuids: Vec<Uuid> = ids.iter().map(|i| i.0).collect();
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let deleted: Vec<Uuid> =
-            sqlx::query_scalar("DELETE FROM memories WHERE id = ANY($1) RETURNING id")
-                .bind(&uuids)
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        log_changes(&mut tx, &deleted, now()).await?;
+        let rows = sqlx::query(&format!(
+            "DELETE FROM memories WHERE id = ANY($1) RETURNING {REMOVED}"
+        ))
+        .bind(&uuids)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let at = now();
+        let (deleted, made) = removed_memories(&rows, EventKind::MemoryDelete, actor, at)?;
+        log_changes(&mut tx, &deleted, at).await?;
+        events::append(&mut tx, &made).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(deleted.len() as u64)
     }
@@ -479,21 +562,46 @@ impl Store for PostgresStore {
 
     async fn purge_expired(&self, now: Timestamp) -> Result<Purged> {
         let mut tx = self.pool.begin().await.map_err(map_err)?;
-        let contexts =
-            sqlx::query("DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= $1")
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
-        let ids: Vec<Uuid> = sqlx::query_scalar(
-            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= $1 RETURNING id",
+        let expired_contexts = sqlx::query(
+            "DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+             RETURNING tenant, namespace, key, id, version",
         )
         .bind(now)
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        let contexts = expired_contexts.len() as u64;
+        let mut made = Vec::new();
+        for row in &expired_contexts {
+            let id: Uuid = row.try_get("id").map_err(map_err)?;
+            let version: i64 = row.try_get("version").map_err(map_err)?;
+            let gone = Removed {
+                tenant: tenant_from_row(row)?,
+                namespace: row.try_get("namespace").map_err(map_err)?,
+                id: id.to_string(),
+                key: row.try_get("key").map_err(map_err)?,
+                version: u64::try_from(version).unwrap_or_default(),
+                ..Removed::default()
+            };
+            made.push(Event::removed(
+                EventKind::ContextExpire,
+                gone,
+                Some("system"),
+                now,
+            ));
+        }
+        let rows = sqlx::query(&format!(
+            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= $1 \
+             RETURNING {REMOVED}"
+        ))
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
+        let (ids, expired) = removed_memories(&rows, EventKind::MemoryExpire, Some("system"), now)?;
+        made.extend(expired);
         log_changes(&mut tx, &ids, now).await?;
+        events::append(&mut tx, &made).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(Purged {
             contexts,
@@ -549,6 +657,78 @@ impl Store for PostgresStore {
         access::list_audit(&self.pool, req).await
     }
 
+    async fn list_events(&self, req: &ListEvents) -> Result<EventPage> {
+        events::list(&self.pool, req).await
+    }
+
+    async fn event_head(&self) -> Result<i64> {
+        events::event_head(&self.pool).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64> {
+        events::prune(&self.pool, before).await
+    }
+
+    async fn enqueue_jobs(&self, batch: &[Job]) -> Result<()> {
+        jobs::enqueue(&self.pool, batch).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>> {
+        jobs::claim(&self.pool, worker, now, lease_until).await
+    }
+
+    async fn renew_job(
+        &self,
+        id: &str,
+        worker: &str,
+        done: u64,
+        total: Option<u64>,
+        lease_until: Timestamp,
+    ) -> Result<bool> {
+        jobs::renew(&self.pool, id, worker, done, total, lease_until).await
+    }
+
+    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
+        jobs::finish(&self.pool, id, worker, outcome).await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        jobs::get(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, req: &ListJobs) -> Result<Page<Job>> {
+        jobs::list(&self.pool, req).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> Result<Option<Job>> {
+        jobs::cancel(&self.pool, id).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn put_webhook(&self, hook: &Webhook) -> Result<()> {
+        jobs::put_webhook(&self.pool, hook).await
+    }
+
+    async fn webhooks(&self, tenant: Option<&Tenant>) -> Result<Vec<Webhook>> {
+        jobs::webhooks(&self.pool, tenant).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<bool> {
+        jobs::delete_webhook(&self.pool, id).await
+    }
+
+    async fn dispatch_events(&self, limit: usize, plan: &Plan<'_>) -> Result<usize> {
+        events::dispatch(&self.pool, limit, plan).await
+    }
+
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
         sqlx::query_scalar("SELECT value FROM omnex_meta WHERE key = $1")
             .bind(key)
@@ -585,7 +765,7 @@ async fn locked_version(
     Ok(version.map(|v| u64::try_from(v).unwrap_or_default()))
 }
 
-async fn set_meta(conn: &mut PgConnection, key: &str, value: &str) -> Result<()> {
+pub(super) async fn set_meta(conn: &mut PgConnection, key: &str, value: &str) -> Result<()> {
     sqlx::query(
         "INSERT INTO omnex_meta (key, value) VALUES ($1, $2) \
          ON CONFLICT (key) DO UPDATE SET value = excluded.value",

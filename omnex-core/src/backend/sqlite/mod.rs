@@ -2,6 +2,8 @@
 
 mod access;
 mod context_cache;
+mod events;
+mod jobs;
 mod rows;
 mod store;
 mod text;
@@ -23,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/0002_full_text.sql")),
     (3, include_str!("migrations/0003_term_counts.sql")),
     (4, include_str!("migrations/0004_tenants.sql")),
+    (5, include_str!("migrations/0005_events.sql")),
 ];
 
 /// The SQLite store. Several processes may open the same file at once.

@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{
     access,
     context_cache::Lookup,
-    map_err, push_filter,
+    events, jobs, map_err, push_filter,
     rows::{
         context_from_row, index_entry_from_row, json_text, memory_from_row, CONTEXT_COLUMNS,
         MEMORY_COLUMNS,
@@ -15,17 +15,37 @@ use super::{
 };
 use crate::{
     model::{
-        decode_context_cursor, decode_memory_cursor, encode_context_cursor, now, to_micros, ApiKey,
-        AuditEvent, Change, ChangeFeed, Context, Hit, IndexEntry, ListAudit, ListContexts,
-        ListMemories, Memory, MemoryId, Page, Precondition, Tenant, TextQuery, Timestamp,
-        DEFAULT_TENANT,
+        decode_context_cursor, decode_memory_cursor, encode_context_cursor, from_micros, now,
+        to_micros, ApiKey, AuditEvent, Change, ChangeFeed, Context, Event, EventKind, EventPage,
+        Hit, IndexEntry, Job, JobCount, JobOutcome, ListAudit, ListContexts, ListEvents, ListJobs,
+        ListMemories, Memory, MemoryId, Page, Precondition, Removed, Tenant, TextQuery, Timestamp,
+        Webhook, DEFAULT_TENANT,
     },
-    store::{check_precondition, Purged, Store},
+    store::{check_precondition, Plan, Purged, Store},
     text::Analyzer,
     validate, vector as vector_bytes, Result,
 };
 
 const PRUNED_THROUGH: &str = "changes_pruned_through";
+
+/// The columns of a removed memory that its event needs.
+const REMOVED: &str = "id, tenant, namespace, user_id, agent_id, session_id, version";
+
+/// What a `RETURNING {REMOVED}` row says of a removed memory.
+fn removed(row: &sqlx::sqlite::SqliteRow) -> Result<Removed> {
+    let tenant: &str = row.try_get("tenant").map_err(map_err)?;
+    let version: i64 = row.try_get("version").map_err(map_err)?;
+    Ok(Removed {
+        tenant: Tenant::stored(tenant),
+        namespace: row.try_get("namespace").map_err(map_err)?,
+        id: row.try_get("id").map_err(map_err)?,
+        key: None,
+        user_id: row.try_get("user_id").map_err(map_err)?,
+        agent_id: row.try_get("agent_id").map_err(map_err)?,
+        session_id: row.try_get("session_id").map_err(map_err)?,
+        version: u64::try_from(version).unwrap_or_default(),
+    })
+}
 
 /// Records in the change log, inside the caller's transaction, that a memory changed.
 async fn log_change(
@@ -48,7 +68,12 @@ impl Store for SqliteStore {
         "sqlite"
     }
 
-    async fn put_context(&self, ctx: &Context, expect: Precondition) -> Result<Context> {
+    async fn put_context_by(
+        &self,
+        ctx: &Context,
+        expect: Precondition,
+        actor: Option<&str>,
+    ) -> Result<Context> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -83,6 +108,11 @@ impl Store for SqliteStore {
             stored.version = 1;
         }
         upsert_context(&mut tx, &stored).await?;
+        events::append(
+            &mut tx,
+            &[Event::of_context(&stored, actor, from_micros(now_us))],
+        )
+        .await?;
         tx.commit().await.map_err(map_err)?;
         Ok(stored)
     }
@@ -96,8 +126,10 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
+        let at = now();
         for ctx in batch {
             upsert_context(&mut tx, ctx).await?;
+            events::append(&mut tx, &[Event::of_context(ctx, None, at)]).await?;
         }
         tx.commit().await.map_err(map_err)
     }
@@ -143,20 +175,21 @@ impl Store for SqliteStore {
         Ok(found)
     }
 
-    async fn delete_context(
+    async fn delete_context_by(
         &self,
         tenant: &Tenant,
         namespace: &str,
         key: &str,
         expect: Precondition,
+        actor: Option<&str>,
     ) -> Result<bool> {
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
-        let current: Option<i64> = sqlx::query_scalar(
-            "SELECT version FROM contexts WHERE tenant = ? AND namespace = ? AND key = ? \
+        let found: Option<(i64, String)> = sqlx::query_as(
+            "SELECT version, id FROM contexts WHERE tenant = ? AND namespace = ? AND key = ? \
              AND (expires_at IS NULL OR expires_at > ?)",
         )
         .bind(tenant.as_str())
@@ -166,7 +199,9 @@ impl Store for SqliteStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(map_err)?;
-        let current = current.map(|v| u64::try_from(v).unwrap_or_default());
+        let current = found
+            .as_ref()
+            .map(|(v, _)| u64::try_from(*v).unwrap_or_default());
         check_precondition(namespace, key, expect, current)?;
         let done =
             sqlx::query("DELETE FROM contexts WHERE tenant = ? AND namespace = ? AND key = ?")
@@ -176,8 +211,21 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(map_err)?;
+        let deleted = current.is_some() && done.rows_affected() > 0;
+        if let (true, Some((version, id))) = (deleted, found) {
+            let gone = Removed {
+                tenant: tenant.clone(),
+                namespace: namespace.to_owned(),
+                id,
+                key: Some(key.to_owned()),
+                version: u64::try_from(version).unwrap_or_default(),
+                ..Removed::default()
+            };
+            let event = Event::removed(EventKind::ContextDelete, gone, actor, now());
+            events::append(&mut tx, &[event]).await?;
+        }
         tx.commit().await.map_err(map_err)?;
-        Ok(current.is_some() && done.rows_affected() > 0)
+        Ok(deleted)
     }
 
     async fn list_contexts(&self, req: &ListContexts) -> Result<Page<Context>> {
@@ -221,7 +269,7 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn put_memories(&self, batch: &[Memory]) -> Result<()> {
+    async fn put_memories_by(&self, batch: &[Memory], actor: Option<&str>) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
@@ -252,8 +300,16 @@ impl Store for SqliteStore {
                     Some(next_doc - 1)
                 }
             };
-            sqlx::query(&format!(
-                "INSERT OR REPLACE INTO memories ({MEMORY_COLUMNS}, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            let version: i64 = sqlx::query_scalar(&format!(
+                "INSERT INTO memories ({MEMORY_COLUMNS}, doc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) \
+                 ON CONFLICT (id) DO UPDATE SET namespace = excluded.namespace, \
+                 user_id = excluded.user_id, agent_id = excluded.agent_id, \
+                 session_id = excluded.session_id, content = excluded.content, \
+                 metadata = excluded.metadata, embedding = excluded.embedding, \
+                 created_at = excluded.created_at, updated_at = excluded.updated_at, \
+                 expires_at = excluded.expires_at, tenant = excluded.tenant, doc = excluded.doc, \
+                 version = memories.version + 1 \
+                 RETURNING version"
             ))
             .bind(m.id.to_string())
             .bind(&m.scope.namespace)
@@ -268,13 +324,19 @@ impl Store for SqliteStore {
             .bind(m.expires_at.map(to_micros))
             .bind(m.tenant.as_str())
             .bind(doc)
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await
             .map_err(map_err)?;
             if let (Some(analyzer), Some(doc)) = (analyzer, doc) {
                 text::index(&mut tx, analyzer, doc, &m.content).await?;
             }
             log_change(&mut tx, m.id, at).await?;
+            let version = u64::try_from(version).unwrap_or_default();
+            events::append(
+                &mut tx,
+                &[Event::of_memory(m, version, actor, from_micros(at))],
+            )
+            .await?;
         }
         tx.commit().await.map_err(map_err)
     }
@@ -302,7 +364,7 @@ impl Store for SqliteStore {
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
-    async fn delete_memories(&self, ids: &[MemoryId]) -> Result<u64> {
+    async fn delete_memories_by(&self, ids: &[MemoryId], actor: Option<&str>) -> Result<u64> {
         if ids.is_empty() {
             return Ok(0);
         }
@@ -314,18 +376,26 @@ impl Store for SqliteStore {
         let at = to_micros(now());
         let mut deleted = 0;
         for id in ids {
-            let gone: Option<Option<i64>> =
-                sqlx::query_scalar("DELETE FROM memories WHERE id = ? RETURNING doc")
-                    .bind(id.to_string())
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(map_err)?;
-            if let Some(doc) = gone {
-                if let Some(doc) = doc {
+            let gone = sqlx::query(&format!(
+                "DELETE FROM memories WHERE id = ? RETURNING doc, {REMOVED}"
+            ))
+            .bind(id.to_string())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(map_err)?;
+            if let Some(row) = gone {
+                if let Some(doc) = row.try_get::<Option<i64>, _>("doc").map_err(map_err)? {
                     text::unindex(&mut tx, doc).await?;
                 }
                 deleted += 1;
                 log_change(&mut tx, id, at).await?;
+                let event = Event::removed(
+                    EventKind::MemoryDelete,
+                    removed(&row)?,
+                    actor,
+                    from_micros(at),
+                );
+                events::append(&mut tx, &[event]).await?;
             }
         }
         tx.commit().await.map_err(map_err)?;
@@ -455,28 +525,58 @@ impl Store for SqliteStore {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(map_err)?;
-        let contexts =
-            sqlx::query("DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ?")
-                .bind(now_us)
-                .execute(&mut *tx)
-                .await
-                .map_err(map_err)?
-                .rows_affected();
-        let gone: Vec<(String, Option<i64>)> = sqlx::query_as(
-            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? RETURNING id, doc",
+        let expired_contexts = sqlx::query(
+            "DELETE FROM contexts WHERE expires_at IS NOT NULL AND expires_at <= ? \
+             RETURNING tenant, namespace, key, id, version",
         )
         .bind(now_us)
         .fetch_all(&mut *tx)
         .await
         .map_err(map_err)?;
+        let contexts = expired_contexts.len() as u64;
+        let mut expired = Vec::new();
+        for row in &expired_contexts {
+            let tenant: &str = row.try_get("tenant").map_err(map_err)?;
+            let version: i64 = row.try_get("version").map_err(map_err)?;
+            let gone = Removed {
+                tenant: Tenant::stored(tenant),
+                namespace: row.try_get("namespace").map_err(map_err)?,
+                id: row.try_get("id").map_err(map_err)?,
+                key: row.try_get("key").map_err(map_err)?,
+                version: u64::try_from(version).unwrap_or_default(),
+                ..Removed::default()
+            };
+            expired.push(Event::removed(
+                EventKind::ContextExpire,
+                gone,
+                Some("system"),
+                now,
+            ));
+        }
+        let gone = sqlx::query(&format!(
+            "DELETE FROM memories WHERE expires_at IS NOT NULL AND expires_at <= ? \
+             RETURNING doc, {REMOVED}"
+        ))
+        .bind(now_us)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(map_err)?;
         let mut ids = Vec::with_capacity(gone.len());
-        for (id, doc) in gone {
-            if let Some(doc) = doc {
+        for row in &gone {
+            if let Some(doc) = row.try_get::<Option<i64>, _>("doc").map_err(map_err)? {
                 text::unindex(&mut tx, doc).await?;
             }
-            log_change(&mut tx, &id, now_us).await?;
-            ids.push(id);
+            let removed = removed(row)?;
+            log_change(&mut tx, &removed.id, now_us).await?;
+            ids.push(removed.id.clone());
+            expired.push(Event::removed(
+                EventKind::MemoryExpire,
+                removed,
+                Some("system"),
+                now,
+            ));
         }
+        events::append(&mut tx, &expired).await?;
         tx.commit().await.map_err(map_err)?;
         let memories = ids
             .iter()
@@ -531,6 +631,78 @@ impl Store for SqliteStore {
 
     async fn list_audit(&self, req: &ListAudit) -> Result<Page<AuditEvent>> {
         access::list_audit(&self.pool, req).await
+    }
+
+    async fn list_events(&self, req: &ListEvents) -> Result<EventPage> {
+        events::list(&self.pool, req).await
+    }
+
+    async fn event_head(&self) -> Result<i64> {
+        events::event_head(&self.pool).await
+    }
+
+    async fn prune_events(&self, before: Timestamp) -> Result<u64> {
+        events::prune(&self.pool, before).await
+    }
+
+    async fn enqueue_jobs(&self, batch: &[Job]) -> Result<()> {
+        jobs::enqueue(&self.pool, batch).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>> {
+        jobs::claim(&self.pool, worker, now, lease_until).await
+    }
+
+    async fn renew_job(
+        &self,
+        id: &str,
+        worker: &str,
+        done: u64,
+        total: Option<u64>,
+        lease_until: Timestamp,
+    ) -> Result<bool> {
+        jobs::renew(&self.pool, id, worker, done, total, lease_until).await
+    }
+
+    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
+        jobs::finish(&self.pool, id, worker, outcome).await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        jobs::get(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, req: &ListJobs) -> Result<Page<Job>> {
+        jobs::list(&self.pool, req).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> Result<Option<Job>> {
+        jobs::cancel(&self.pool, id).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>> {
+        jobs::counts(&self.pool).await
+    }
+
+    async fn put_webhook(&self, hook: &Webhook) -> Result<()> {
+        jobs::put_webhook(&self.pool, hook).await
+    }
+
+    async fn webhooks(&self, tenant: Option<&Tenant>) -> Result<Vec<Webhook>> {
+        jobs::webhooks(&self.pool, tenant).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<bool> {
+        jobs::delete_webhook(&self.pool, id).await
+    }
+
+    async fn dispatch_events(&self, limit: usize, plan: &Plan<'_>) -> Result<usize> {
+        events::dispatch(&self.pool, limit, plan).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
