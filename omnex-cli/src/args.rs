@@ -104,6 +104,10 @@ pub(crate) struct ServeArgs {
         requires = "jwt_issuer"
     )]
     jwt_secret: Option<String>,
+    /// Background workers in this process (0 when `omnex worker` processes run
+    /// the jobs) [default: 1].
+    #[arg(long, env = "OMNEX_WORKERS")]
+    workers: Option<usize>,
 }
 
 impl ServeArgs {
@@ -158,8 +162,26 @@ impl ServeArgs {
             }
             opts.jwt = Some(jwt);
         }
-        Ok((opts, self.backend.apply(file.omnex)?))
+        let mut config = self.backend.apply(file.omnex)?;
+        if let Some(n) = self.workers {
+            config.workers = n;
+        }
+        Ok((opts, config))
     }
+}
+
+/// Settings of `omnex worker`.
+#[derive(Args, Clone, Debug)]
+pub(crate) struct WorkerArgs {
+    #[command(flatten)]
+    pub(crate) backend: BackendArgs,
+    /// Jobs run at once.
+    #[arg(long, default_value_t = 2)]
+    pub(crate) concurrency: usize,
+    /// Seconds a job stays this worker's without a checkpoint; the job of a worker
+    /// that died goes to another after it.
+    #[arg(long, default_value_t = 30)]
+    pub(crate) lease_secs: u64,
 }
 
 /// Settings of `omnex mcp`: the backends, and the scope applied to calls that name none.

@@ -46,6 +46,31 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `omnex worker`: runs workers until SIGINT or SIGTERM. A job in flight when it
+/// stops is taken over by another worker once its lease runs out.
+pub(crate) async fn worker(args: crate::args::WorkerArgs) -> anyhow::Result<()> {
+    let mut config = args.backend.config().await?;
+    // This process's workers are the ones below, not the background ones.
+    config.workers = 0;
+    eprintln!("Opening Omnex: {} ...", config.describe());
+    let omnex = open(config).await?;
+    let opts = omnex_core::WorkerOptions {
+        concurrency: args.concurrency.max(1),
+        lease: Duration::from_secs(args.lease_secs.max(1)),
+        ..omnex_core::WorkerOptions::default()
+    };
+    println!(
+        "Omnex worker running {} jobs at once (pid {})",
+        opts.concurrency,
+        std::process::id()
+    );
+    omnex
+        .run_workers(opts, omnex_http::shutdown_signal())
+        .await?;
+    eprintln!("Omnex worker stopped.");
+    Ok(())
+}
+
 /// Saves the embedded index's snapshot at exit; a failure only costs the next start
 /// a rebuild, so it is reported, not raised.
 async fn save_index(omnex: &Omnex) {

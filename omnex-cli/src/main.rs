@@ -10,7 +10,7 @@ mod commands;
 
 use clap::{Parser, Subcommand};
 
-use crate::args::{BackendArgs, McpArgs, ServeArgs};
+use crate::args::{BackendArgs, McpArgs, ServeArgs, WorkerArgs};
 
 /// Omnex: durable memory for AI applications.
 #[derive(Parser)]
@@ -40,6 +40,10 @@ enum Command {
     },
     /// Run the MCP server on stdin/stdout (for Claude Desktop, Claude Code, Cursor).
     Mcp(McpArgs),
+    /// Run background workers in a process of their own: asynchronous batches,
+    /// imports, exports, reindexing, cleanup and webhook deliveries. Any number of
+    /// them share the store's queue; a job of one that dies goes to another.
+    Worker(WorkerArgs),
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
     /// Apply the store's schema migrations (PostgreSQL, SQLite) and print the versions.
@@ -130,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Import { file, backend } => commands::import(&file, &backend).await,
         Command::Export { file, backend } => commands::export(&file, &backend).await,
         Command::Mcp(args) => commands::mcp(args).await,
+        Command::Worker(args) => commands::worker(args).await,
         Command::Openapi => {
             print!("{}", omnex_http::openapi_json());
             Ok(())

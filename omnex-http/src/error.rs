@@ -137,10 +137,12 @@ impl From<Error> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+impl ApiError {
+    /// The problem document of this error (what its response carries; also sent as
+    /// the last message of a stream that fails).
+    pub fn problem(self) -> Problem {
         let members = self.members.map(|m| *m).unwrap_or_default();
-        let body = Problem {
+        Problem {
             type_uri: format!("{ERRORS_DOC}#{}", self.code),
             title: self.title,
             status: self.status.as_u16(),
@@ -149,16 +151,23 @@ impl IntoResponse for ApiError {
             field: members.field,
             entity: members.entity,
             id: members.id,
-        };
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status;
+        let body = self.problem();
         let bytes = serde_json::to_vec(&body).unwrap_or_default();
-        let mut res = (self.status, bytes).into_response();
+        let mut res = (status, bytes).into_response();
         let headers = res.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
         if matches!(
-            self.status,
+            status,
             StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
         ) && !headers.contains_key(header::RETRY_AFTER)
         {

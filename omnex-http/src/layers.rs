@@ -55,6 +55,20 @@ impl Metrics {
         if let Ok(n) = omnex.index_len().await {
             metrics::gauge!("omnex_index_vectors").set(n as f64);
         }
+        // The queue is in the store: its depth counts every process's jobs.
+        if let Ok(counts) = omnex.job_counts().await {
+            for kind in omnex_core::model::JobKind::ALL {
+                for status in omnex_core::model::JobStatus::ALL {
+                    let n: u64 = counts
+                        .iter()
+                        .filter(|c| c.kind == kind && c.status == status)
+                        .map(|c| c.count)
+                        .sum();
+                    metrics::gauge!("omnex_jobs", "kind" => kind.as_str(), "status" => status.as_str())
+                        .set(n as f64);
+                }
+            }
+        }
         (
             [(
                 header::CONTENT_TYPE,

@@ -64,7 +64,9 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
     let mut api = Router::new()
         .merge(routes::contexts::routes())
         .merge(routes::memories::routes())
-        .merge(routes::access::routes());
+        .merge(routes::access::routes())
+        .merge(routes::events::routes())
+        .merge(routes::jobs::routes());
     if opts.rate_limit > 0 {
         api = api.layer(from_fn_with_state(
             Arc::new(crate::layers::RateLimit::new(opts.rate_limit)),

@@ -15,7 +15,7 @@ use utoipa::{
     Modify, OpenApi,
 };
 
-use crate::routes::{access, contexts, health, memories};
+use crate::routes::{access, contexts, events, health, jobs, memories};
 
 /// The API description served at `/openapi.json` and committed as `docs/openapi.json`.
 #[derive(OpenApi)]
@@ -31,6 +31,11 @@ use crate::routes::{access, contexts, health, memories};
         memories::delete_memory, memories::list_memories, memories::search,
         access::create_key, access::list_keys, access::revoke_key, access::audit_log,
         access::issue_token,
+        events::changes, events::stream, events::websocket, events::memory_history,
+        events::context_history,
+        jobs::start_job, jobs::list_jobs, jobs::get_job, jobs::cancel_job, jobs::job_output,
+        jobs::create_webhook, jobs::list_webhooks, jobs::get_webhook, jobs::delete_webhook,
+        jobs::deliveries,
         health::healthz, health::readyz, serve_document,
     ),
     components(schemas(crate::error::Problem)),
@@ -39,6 +44,9 @@ use crate::routes::{access, contexts, health, memories};
     tags(
         (name = "contexts", description = "Structured JSON values under namespace/key, with tags, versions and expiry."),
         (name = "memories", description = "Natural-language memories with metadata, scoped to a namespace, user, agent and session, searchable by meaning."),
+        (name = "events", description = "The change feed (a page, Server-Sent Events, a WebSocket) and the history of every memory and context; see docs/events.md."),
+        (name = "jobs", description = "Background jobs: asynchronous batches, imports, exports, reindexing and cleanup, run by workers; see docs/events.md."),
+        (name = "webhooks", description = "Signed HTTP deliveries of events, retried with backoff, with a dead-letter list; see docs/events.md."),
         (name = "access", description = "API keys and the audit log (admin only); see docs/security.md."),
         (name = "health", description = "Liveness, readiness and API documents (no API key needed)."),
     )

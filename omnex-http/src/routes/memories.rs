@@ -84,8 +84,12 @@ impl From<NewMemoryBody> for NewMemory {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
-    /// 1–1000 memories, written all or nothing.
+    /// 1–1000 memories, written all or nothing; with `async`, up to 100,000.
     pub memories: Vec<NewMemoryBody>,
+    /// Queue the batch as a job and answer 202 at once: the memories are checked
+    /// now and embedded and written by a worker (follow it at `/jobs/{id}`).
+    #[serde(default, rename = "async")]
+    pub run_async: bool,
 }
 
 /// Memories in input order.
@@ -247,11 +251,13 @@ pub(crate) async fn add_memory(
     Ok((StatusCode::CREATED, Json(shown(m, q.include_embedding))))
 }
 
-/// Add up to 1,000 memories at once, all or nothing.
+/// Add up to 1,000 memories at once, all or nothing; or, with `async: true`, queue
+/// up to 100,000 as a job (202, the job; the memories are checked first).
 #[utoipa::path(
     post, path = "/api/v1/memories/batch", tag = "memories", request_body = BatchBody, params(IncludeParams),
     responses(
         (status = 201, description = "All stored, in input order", body = BatchResponse),
+        (status = 202, description = "Queued as a job (`async: true`)", body = omnex_core::model::Job),
         (status = 400, description = "One item is invalid; nothing was stored", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
     )
@@ -260,14 +266,19 @@ pub(crate) async fn add_memories(
     omnex: Caller,
     AppQuery(q): AppQuery<IncludeParams>,
     AppJson(body): AppJson<BatchBody>,
-) -> Result<(StatusCode, Json<BatchResponse>), ApiError> {
-    let batch = body.memories.into_iter().map(NewMemory::from).collect();
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let batch: Vec<NewMemory> = body.memories.into_iter().map(NewMemory::from).collect();
+    if body.run_async {
+        let job = omnex.add_memories_async(batch).await?;
+        return Ok((StatusCode::ACCEPTED, Json(job)).into_response());
+    }
     let items = omnex.add_memories(batch).await?;
     let items = items
         .into_iter()
         .map(|m| shown(m, q.include_embedding))
         .collect();
-    Ok((StatusCode::CREATED, Json(BatchResponse { items })))
+    Ok((StatusCode::CREATED, Json(BatchResponse { items })).into_response())
 }
 
 /// Read a memory.
