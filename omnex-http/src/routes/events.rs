@@ -32,7 +32,9 @@ pub(crate) fn routes() -> Router<Omnex> {
         .route("/changes/stream", get(stream))
         .route("/changes/ws", get(websocket))
         .route("/memories/{id}/history", get(memory_history))
-        .route("/contexts/{namespace}/{key}/history", get(context_history))
+        // Context keys may hold `/`, so `/contexts/{namespace}/{*key}` takes every
+        // path below it: the history of a context has a path of its own.
+        .route("/history/contexts/{namespace}/{*key}", get(context_history))
 }
 
 /// How often a live feed looks for other processes' writes (this process's wake
@@ -337,9 +339,10 @@ pub(crate) struct ContextPath {
 }
 
 /// The history of the context at `namespace/key`, across deletes and
-/// re-creations: every version with its value, who wrote it and when.
+/// re-creations: every version with its value, who wrote it and when. (Under
+/// `/history`, because a key may hold `/`.)
 #[utoipa::path(
-    get, path = "/api/v1/contexts/{namespace}/{key}/history", tag = "events",
+    get, path = "/api/v1/history/contexts/{namespace}/{key}", tag = "events",
     params(ContextPath, HistoryParams),
     responses(
         (status = 200, description = "The context's changes", body = EventPage),

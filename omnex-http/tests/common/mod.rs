@@ -42,6 +42,27 @@ impl TestServer {
         }
     }
 
+    /// Serves `omnex` until `shutdown` completes; the handle ends with the server.
+    pub async fn serve_until(
+        omnex: Omnex,
+        opts: ServerOptions,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let app = omnex_http::router_with(omnex.clone(), &opts);
+        let done = tokio::spawn(async move {
+            omnex_http::serve(listener, app, shutdown).await.unwrap();
+        });
+        let server = Self {
+            base,
+            http: reqwest::Client::new(),
+            omnex,
+            _dir: None,
+        };
+        (server, done)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
