@@ -8,10 +8,10 @@ use async_trait::async_trait;
 
 use crate::{
     model::{
-        Context, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page,
-        PutContext, SearchHit, SearchRequest,
+        Context, EventPage, Job, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate,
+        NewMemory, Page, PutContext, SearchHit, SearchRequest,
     },
-    Omnex, Result,
+    Changes, Omnex, Result,
 };
 
 /// The operations every Omnex engine offers, with the same rules and errors.
@@ -53,6 +53,29 @@ pub trait OmnexApi: Send + Sync + std::fmt::Debug {
     async fn list_memories(&self, req: ListMemories) -> Result<Page<Memory>>;
     /// Searches memories; see [`Omnex::search`].
     async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>>;
+    /// Reads the change feed a page at a time; see [`Omnex::changes`].
+    async fn changes(&self, req: Changes) -> Result<EventPage>;
+    /// Reads the history of a memory; see [`Omnex::memory_history`].
+    async fn memory_history(
+        &self,
+        id: MemoryId,
+        since: i64,
+        limit: Option<usize>,
+    ) -> Result<EventPage>;
+    /// Reads the history of a context; see [`Omnex::context_history`].
+    async fn context_history(
+        &self,
+        namespace: &str,
+        key: &str,
+        since: i64,
+        limit: Option<usize>,
+    ) -> Result<EventPage>;
+    /// Queues a batch of memories for a worker; see [`Omnex::add_memories_async`].
+    async fn add_memories_async(&self, batch: Vec<NewMemory>) -> Result<Job>;
+    /// Reads a job; see [`Omnex::get_job`].
+    async fn get_job(&self, id: &str) -> Result<Job>;
+    /// Cancels a job; see [`Omnex::cancel_job`].
+    async fn cancel_job(&self, id: &str) -> Result<Job>;
 }
 
 #[async_trait]
@@ -94,5 +117,34 @@ impl OmnexApi for Omnex {
     }
     async fn search(&self, req: SearchRequest) -> Result<Vec<SearchHit>> {
         Omnex::search(self, req).await
+    }
+    async fn changes(&self, req: Changes) -> Result<EventPage> {
+        Omnex::changes(self, req).await
+    }
+    async fn memory_history(
+        &self,
+        id: MemoryId,
+        since: i64,
+        limit: Option<usize>,
+    ) -> Result<EventPage> {
+        Omnex::memory_history(self, id, since, limit).await
+    }
+    async fn context_history(
+        &self,
+        namespace: &str,
+        key: &str,
+        since: i64,
+        limit: Option<usize>,
+    ) -> Result<EventPage> {
+        Omnex::context_history(self, namespace, key, since, limit).await
+    }
+    async fn add_memories_async(&self, batch: Vec<NewMemory>) -> Result<Job> {
+        Omnex::add_memories_async(self, batch).await
+    }
+    async fn get_job(&self, id: &str) -> Result<Job> {
+        Omnex::get_job(self, id).await
+    }
+    async fn cancel_job(&self, id: &str) -> Result<Job> {
+        Omnex::cancel_job(self, id).await
     }
 }
