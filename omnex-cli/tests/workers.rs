@@ -128,11 +128,17 @@ async fn a_worker_killed_mid_job_leaves_it_to_another_and_nothing_is_added_twice
                 signal(&first, "-KILL");
                 break get(&http, job_url.clone()).await;
             }
-            assert!(started.elapsed() < Duration::from_secs(120), "no progress: {j}");
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "no progress: {j}"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         let _ = first.wait();
-        assert_eq!(at_kill["status"], "running", "{name}: killed mid-job: {at_kill}");
+        assert_eq!(
+            at_kill["status"], "running",
+            "{name}: killed mid-job: {at_kill}"
+        );
         let done_at_kill = at_kill["done"].as_u64().unwrap();
         assert!(done_at_kill < N as u64, "{name}: {at_kill}");
 

@@ -29,10 +29,10 @@ pub use omnex_core::OmnexApi;
 use omnex_core::{
     error::Entity,
     model::{
-        Context, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate, NewMemory, Page,
-        PutContext, SearchHit, SearchRequest,
+        Context, EventPage, Job, ListContexts, ListMemories, Memory, MemoryId, MemoryUpdate,
+        NewMemory, Page, PutContext, SearchHit, SearchRequest,
     },
-    Error, ErrorKind, Result,
+    Changes, Error, ErrorKind, Result,
 };
 use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Deserialize};
@@ -112,6 +112,13 @@ fn encode(s: &str, keep_slash: bool) -> String {
         }
     }
     out
+}
+
+/// The query of a history page: `since`, and `limit` when given.
+fn history_query(since: i64, limit: Option<usize>) -> Vec<(&'static str, String)> {
+    let mut query = vec![("since", since.to_string())];
+    query.extend(limit.map(|l| ("limit", l.to_string())));
+    query
 }
 
 /// A response's JSON body (`None` when empty), or the error its problem document says.
@@ -383,6 +390,65 @@ impl OmnexApi for Client {
             .expect(Method::POST, "/memories/search", NO_QUERY, Some(body))
             .await?;
         Ok(hits.hits)
+    }
+
+    async fn changes(&self, req: Changes) -> Result<EventPage> {
+        let join = |items: Vec<String>| (!items.is_empty()).then(|| items.join(","));
+        let kinds = req.kinds.iter().map(|k| k.as_str().to_owned()).collect();
+        let query: Vec<(&str, String)> = [
+            ("since", Some(req.since.to_string())),
+            ("namespace", join(req.namespaces)),
+            ("kind", join(kinds)),
+            ("include_data", req.include_data.then(|| "true".to_owned())),
+            ("limit", req.limit.map(|l| l.to_string())),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.map(|v| (k, v)))
+        .collect();
+        self.expect(Method::GET, "/changes", &query, None).await
+    }
+
+    async fn memory_history(
+        &self,
+        id: MemoryId,
+        since: i64,
+        limit: Option<usize>,
+    ) -> Result<EventPage> {
+        let path = format!("/memories/{id}/history");
+        self.expect(Method::GET, &path, &history_query(since, limit), None)
+            .await
+    }
+
+    async fn context_history(
+        &self,
+        namespace: &str,
+        key: &str,
+        since: i64,
+        limit: Option<usize>,
+    ) -> Result<EventPage> {
+        let path = format!(
+            "/history/contexts/{}/{}",
+            encode(namespace, false),
+            encode(key, true)
+        );
+        self.expect(Method::GET, &path, &history_query(since, limit), None)
+            .await
+    }
+
+    async fn add_memories_async(&self, batch: Vec<NewMemory>) -> Result<Job> {
+        let body = json!({ "memories": batch, "async": true });
+        self.expect(Method::POST, "/memories/batch", NO_QUERY, Some(body))
+            .await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Job> {
+        let path = format!("/jobs/{}", encode(id, false));
+        self.expect(Method::GET, &path, NO_QUERY, None).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> Result<Job> {
+        let path = format!("/jobs/{}", encode(id, false));
+        self.expect(Method::DELETE, &path, NO_QUERY, None).await
     }
 }
 

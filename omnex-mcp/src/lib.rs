@@ -180,6 +180,38 @@ impl OmnexMcp {
         Ok(Json(m.into()))
     }
 
+    /// The changes of one memory.
+    #[tool(
+        description = "Show how a memory changed over time: when it was added, each update (with the text and metadata it had then) and its deletion, who made each change, oldest first. Use it when the user asks what was remembered before or who changed it.",
+        annotations(
+            title = "Memory history",
+            read_only_hint = true,
+            open_world_hint = false
+        )
+    )]
+    async fn memory_history(
+        &self,
+        ctx: RequestContext<RoleServer>,
+        Parameters(a): Parameters<MemoryIdArgs>,
+    ) -> Result<Json<HistoryOut>, CallToolResult> {
+        let omnex = self.caller(&ctx);
+        let id = parse_id(&a.id)?;
+        let mut changes = Vec::new();
+        let mut since = 0;
+        loop {
+            let page = omnex
+                .memory_history(id, since, Some(1000))
+                .await
+                .map_err(tool_error)?;
+            changes.extend(page.events.into_iter().map(ChangeOut::from));
+            since = page.next;
+            if !page.more {
+                break;
+            }
+        }
+        Ok(Json(HistoryOut { changes }))
+    }
+
     /// Change a memory's text or metadata.
     #[tool(
         description = "Correct or refine a memory: replace its text and/or its metadata. Use it when the user corrects something you remembered; prefer it over adding a contradicting memory.",

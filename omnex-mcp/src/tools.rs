@@ -352,3 +352,41 @@ pub struct DeletedOut {
     /// What was deleted (a memory id or namespace/key).
     pub target: String,
 }
+
+/// One change of a memory, as `memory_history` lists it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ChangeOut {
+    /// Its position in the event log.
+    pub seq: i64,
+    /// `memory.add`, `memory.update`, `memory.delete` or `memory.expire`.
+    pub kind: String,
+    /// When (RFC 3339).
+    pub at: String,
+    /// Who made it (a key prefix, a token subject, `local`, `system`).
+    pub actor: Option<String>,
+    /// The memory's version after it.
+    pub version: u64,
+    /// The memory as the change left it (`content`, `metadata`, `expires_at`);
+    /// absent for a delete.
+    pub data: Option<serde_json::Value>,
+}
+
+impl From<omnex_core::model::Event> for ChangeOut {
+    fn from(e: omnex_core::model::Event) -> Self {
+        Self {
+            seq: e.seq,
+            kind: e.kind.as_str().to_owned(),
+            at: e.at.to_rfc3339(),
+            actor: e.actor,
+            version: e.version,
+            data: e.data,
+        }
+    }
+}
+
+/// The answer of `memory_history`.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct HistoryOut {
+    /// The memory's changes, oldest first.
+    pub changes: Vec<ChangeOut>,
+}

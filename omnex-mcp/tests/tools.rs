@@ -78,6 +78,7 @@ const TOOLS: &[&str] = &[
     "memory_add",
     "memory_delete",
     "memory_get",
+    "memory_history",
     "memory_list",
     "memory_search",
     "memory_update",
@@ -120,7 +121,12 @@ async fn initialize_and_list_tools_with_schemas_and_annotations() {
             .unwrap_or_else(|| panic!("{} has no annotations", t.name));
         let read_only = matches!(
             t.name.as_ref(),
-            "memory_search" | "memory_get" | "memory_list" | "context_get" | "context_list"
+            "memory_search"
+                | "memory_get"
+                | "memory_history"
+                | "memory_list"
+                | "context_get"
+                | "context_list"
         );
         assert_eq!(a.read_only_hint, Some(read_only), "{}", t.name);
         if t.name.ends_with("_delete") {
@@ -195,6 +201,23 @@ async fn memory_tools_succeed_and_fail_readably() {
     );
     let gone = s.err("memory_get", json!({"id": id})).await;
     assert_eq!(gone["code"], "not_found");
+    // Its history outlives it: added, corrected, deleted, with the text of each.
+    let history = s.ok("memory_history", json!({"id": id})).await;
+    let changes = history["changes"].as_array().unwrap();
+    let kinds: Vec<&str> = changes
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["memory.add", "memory.update", "memory.delete"]);
+    assert_eq!(
+        changes[0]["data"]["content"],
+        "Alice is allergic to peanuts"
+    );
+    assert_eq!(
+        changes[1]["data"]["content"],
+        "Alice is allergic to peanuts and cashews"
+    );
+    assert_eq!(changes[1]["version"], 2);
     assert_eq!(
         s.err("memory_delete", json!({"id": id})).await["code"],
         "not_found"

@@ -17,6 +17,10 @@ use crate::{
     ErrorKind, OmnexApi,
 };
 
+mod events;
+
+pub use events::*;
+
 /// Contexts: create, read, replace (the version goes up), list, delete.
 pub async fn contexts_roundtrip(api: &dyn OmnexApi) {
     let ns = unique_namespace();

@@ -23,9 +23,9 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 OMNEX = os.environ.get("OMNEX_BIN", str(Path(__file__).resolve().parents[3] / "target/debug/omnex"))
 TOOLS = {
     "memory_add", "memory_search", "memory_get", "memory_update", "memory_delete", "memory_list",
-    "context_set", "context_get", "context_list", "context_delete",
+    "memory_history", "context_set", "context_get", "context_list", "context_delete",
 }
-READ_ONLY = {"memory_search", "memory_get", "memory_list", "context_get", "context_list"}
+READ_ONLY = {"memory_search", "memory_get", "memory_list", "memory_history", "context_get", "context_list"}
 
 
 @asynccontextmanager
@@ -114,6 +114,9 @@ def test_stdio_tools_schemas_and_every_tool():
                 assert len(page["items"]) == 1 and page["next_cursor"]
                 assert (await ok(s, "memory_delete", {"id": m["id"]}))["deleted"] is True
                 assert (await fails(s, "memory_get", {"id": m["id"]}))["code"] == "not_found"
+                history = (await ok(s, "memory_history", {"id": m["id"]}))["changes"]
+                assert [c["kind"] for c in history] == ["memory.add", "memory.update", "memory.delete"]
+                assert history[1]["data"]["metadata"] == {"source": "doctor"}
                 assert (await fails(s, "memory_update", {"id": m["id"], "content": "x"}))["code"] == "not_found"
                 assert (await fails(s, "memory_delete", {"id": m["id"]}))["code"] == "not_found"
                 assert (await fails(s, "memory_add", {"content": ""}))["field"] == "content"
