@@ -73,7 +73,7 @@ pub struct Config {
     /// default 1, 0 when separate `omnex worker` processes do the work.
     pub workers: usize,
     /// Attempts of a webhook delivery before it goes to the dead-letter list
-    /// (default 8: about 4 minutes of retries with backoff).
+    /// (default 8: about 2 minutes of retries with backoff).
     pub webhook_attempts: u32,
 }
 
