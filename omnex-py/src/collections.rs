@@ -11,20 +11,24 @@ use pyo3_async_runtimes::tokio::future_into_py;
 use crate::{
     engine::{block, Engine, Pager},
     errors,
+    events::whole_history,
     requests::{
         add_request, batch_request, list_contexts_request, list_memories_request, memory_id,
         put_request, search_request, update_request, Ranking,
     },
-    types::{Context, Memory, SearchHit},
+    types::{Context, Event, Job, Memory, SearchHit},
 };
 
 /// Expands one list of method definitions into the `#[pymethods]` of a sync class
 /// and of its async twin. A definition names the engine, prepares the core request
 /// from the arguments (`prepare`), makes the core call (`call`, awaited) and turns
-/// its result into Python values (`convert`, with the GIL held).
+/// its result into Python values (`convert`, with the GIL held). The `listing`
+/// returns an iterator over the engine (`$Iter` and `$AsyncIter`); `head` items go
+/// as written into the sync and the async class (a constructor, `__repr__`).
 macro_rules! twin_methods {
     (
         $Sync:ident => $Iter:ident, $Async:ident => $AsyncIter:ident;
+        $(head { $($shead:tt)* } { $($ahead:tt)* })?
         $(
             $(#[$meta:meta])*
             fn $name:ident(&self $(, $arg:ident : $ty:ty)* $(,)?) -> $out:ty {
@@ -35,16 +39,18 @@ macro_rules! twin_methods {
         )*
         listing:
         $(#[$lmeta:meta])*
-        fn list(&self $(, $larg:ident : $lty:ty)* $(,)?) {
+        fn $list:ident(&self $(, $larg:ident : $lty:ty)* $(,)?) {
             prepare { $($lprepare:stmt;)* }
             request($req:expr)
         }
     ) => {
         #[pymethods]
         impl $Sync {
+            $($($shead)*)?
+
             $(#[$lmeta])*
             #[allow(clippy::too_many_arguments)]
-            fn list(&self $(, $larg: $lty)*) -> PyResult<$Iter> {
+            fn $list(&self $(, $larg: $lty)*) -> PyResult<$Iter> {
                 $($lprepare;)*
                 Ok($Iter::new(self.engine.clone(), $req))
             }
@@ -64,9 +70,11 @@ macro_rules! twin_methods {
 
         #[pymethods]
         impl $Async {
+            $($($ahead)*)?
+
             $(#[$lmeta])*
             #[allow(clippy::too_many_arguments)]
-            fn list(&self $(, $larg: $lty)*) -> PyResult<$AsyncIter> {
+            fn $list(&self $(, $larg: $lty)*) -> PyResult<$AsyncIter> {
                 $($lprepare;)*
                 Ok($AsyncIter::new(self.engine.clone(), $req))
             }
@@ -86,6 +94,8 @@ macro_rules! twin_methods {
         }
     };
 }
+
+pub(crate) use twin_methods;
 
 /// A sync and an async collection class over one engine.
 macro_rules! twin_classes {
@@ -155,6 +165,17 @@ twin_methods! {
         convert(|_py, done| Ok(done))
     }
 
+    /// Every change kept of the context `namespace/key`, across deletes and
+    /// re-creations, oldest first: each version with its value (`data`), who wrote
+    /// it and when (`NotFoundError` if there is none).
+    fn history(&self, namespace: String, key: String) -> Vec<Event> {
+        prepare(engine) {}
+        call {
+            whole_history(|since, limit| engine.context_history(&namespace, &key, since, limit)).await
+        }
+        convert(|_py, events| Ok(events.into_iter().map(Event).collect()))
+    }
+
     listing:
     /// Iterates over contexts by (namespace, key), fetching `page_size` at a time
     /// (default 50); `async for` on the async class.
@@ -215,6 +236,25 @@ twin_methods! {
         convert(|_py, added| Ok(added.into_iter().map(Memory).collect()))
     }
 
+    /// Queues up to 100,000 memories (items as in `add_many`) to be embedded and
+    /// added by a background worker, and returns the job at once; follow it with
+    /// `job(id)`. The items are checked now, so a bad one raises here.
+    #[pyo3(signature = (items, *, namespace = None, user_id = None, agent_id = None, session_id = None))]
+    fn add_async(
+        &self,
+        items: Vec<Bound<'_, PyAny>>,
+        namespace: Option<String>,
+        user_id: Option<String>,
+        agent_id: Option<String>,
+        session_id: Option<String>,
+    ) -> Job {
+        prepare(engine) {
+            let batch = batch_request(&items, ScopeArgs::new(namespace, user_id, agent_id, session_id))?;
+        }
+        call { engine.add_memories_async(batch).await }
+        convert(|_py, job| Ok(Job(job)))
+    }
+
     /// Reads a memory by id (`NotFoundError` if absent or expired).
     fn get(&self, id: &str) -> Memory {
         prepare(engine) {
@@ -249,6 +289,17 @@ twin_methods! {
         }
         call { engine.delete_memory(id).await }
         convert(|_py, done| Ok(done))
+    }
+
+    /// Every change kept of the memory `id`, oldest first, with the memory as each
+    /// change left it (`data`), who made it and when; a deleted memory keeps its
+    /// history until the retention removes it (`NotFoundError` if there is none).
+    fn history(&self, id: &str) -> Vec<Event> {
+        prepare(engine) {
+            let id = memory_id(id)?;
+        }
+        call { whole_history(|since, limit| engine.memory_history(id, since, limit)).await }
+        convert(|_py, events| Ok(events.into_iter().map(Event).collect()))
     }
 
     /// The best memories for `query` (or `vector`, or both), best first, within the

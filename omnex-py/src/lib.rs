@@ -6,6 +6,7 @@ mod collections;
 mod convert;
 mod engine;
 mod errors;
+mod events;
 mod requests;
 mod types;
 
@@ -28,6 +29,11 @@ fn _omnex(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<types::Memory>()?;
     m.add_class::<types::Context>()?;
     m.add_class::<types::SearchHit>()?;
+    m.add_class::<types::Event>()?;
+    m.add_class::<types::EventPage>()?;
+    m.add_class::<types::Job>()?;
+    m.add_class::<events::EventFollower>()?;
+    m.add_class::<events::AsyncEventFollower>()?;
     errors::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
