@@ -23,7 +23,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (default 127.0.0.1:8080; docs at /docs).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Load contexts and memories from a JSON Lines export (`-` for stdin).
     Import {
         /// The export file.
@@ -130,7 +130,7 @@ async fn main() -> anyhow::Result<()> {
     // Held to the end of `main`: dropping it writes out the log lines still queued.
     let _log = init_logging(&cli.command);
     match cli.command {
-        Command::Serve(args) => commands::serve(args).await,
+        Command::Serve(args) => commands::serve(*args).await,
         Command::Import { file, backend } => commands::import(&file, &backend).await,
         Command::Export { file, backend } => commands::export(&file, &backend).await,
         Command::Mcp(args) => commands::mcp(args).await,

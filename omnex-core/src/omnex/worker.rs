@@ -28,6 +28,7 @@ const EMBED_CHUNK: usize = 64;
 /// Events read by one step of the webhook dispatcher.
 const DISPATCH_BATCH: usize = 500;
 /// How long a webhook receiver has to answer.
+#[cfg(feature = "webhooks")]
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How a pool of workers runs.
@@ -60,6 +61,7 @@ enum Stop {
     /// It failed.
     Failed(Error),
     /// It failed, and the other side asked to wait at least this long.
+    #[cfg_attr(not(feature = "webhooks"), allow(dead_code))]
     Later(Error, Duration),
 }
 

@@ -3,8 +3,10 @@
 - ``omnex.Omnex(path)`` opens the engine in this process (SQLite, HNSW, local model).
 - ``omnex.Client(url, api_key=...)`` talks to an ``omnex serve`` with the same API.
 
-Both have ``.contexts`` (put/get/delete/list) and ``.memories``
-(add/add_many/get/update/delete/list/search). ``omnex.AsyncOmnex`` and
+Both have ``.contexts`` (put/get/delete/list/history) and ``.memories``
+(add/add_many/add_async/get/update/delete/list/search/history), and read the
+change feed with ``changes()`` and ``follow()`` and jobs with ``job()`` and
+``cancel_job()``. ``omnex.AsyncOmnex`` and
 ``omnex.AsyncClient`` have the same methods, awaitable. Errors derive from
 ``omnex.OmnexError`` and carry ``.code`` (and ``.field`` for invalid input).
 """
@@ -13,6 +15,7 @@ from ._omnex import (
     AsyncClient,
     AsyncContextIterator,
     AsyncContexts,
+    AsyncEventFollower,
     AsyncMemories,
     AsyncMemoryIterator,
     AsyncOmnex,
@@ -21,9 +24,13 @@ from ._omnex import (
     Context,
     ContextIterator,
     Contexts,
+    Event,
+    EventFollower,
+    EventPage,
     ForbiddenError,
     InternalError,
     InvalidInputError,
+    Job,
     Memories,
     Memory,
     MemoryIterator,
@@ -44,6 +51,7 @@ __all__ = [
     "AsyncClient",
     "AsyncContextIterator",
     "AsyncContexts",
+    "AsyncEventFollower",
     "AsyncMemories",
     "AsyncMemoryIterator",
     "AsyncOmnex",
@@ -52,9 +60,13 @@ __all__ = [
     "Context",
     "ContextIterator",
     "Contexts",
+    "Event",
+    "EventFollower",
+    "EventPage",
     "ForbiddenError",
     "InternalError",
     "InvalidInputError",
+    "Job",
     "Memories",
     "Memory",
     "MemoryIterator",

@@ -6,6 +6,17 @@ from typing import Any, AsyncIterator, Iterator, Literal, Optional, Sequence, Un
 
 _JSON = Any
 _SearchMode = Literal["semantic", "keyword", "hybrid"]
+_EventKind = Literal[
+    "memory.add",
+    "memory.update",
+    "memory.delete",
+    "memory.expire",
+    "context.put",
+    "context.delete",
+    "context.expire",
+]
+_JobKind = Literal["embed", "import", "export", "reindex", "cleanup", "webhook"]
+_JobStatus = Literal["queued", "running", "done", "cancelled", "dead"]
 __version__: str
 
 class OmnexError(Exception):
@@ -89,6 +100,97 @@ class SearchHit:
     def to_dict(self) -> dict[str, Any]: ...
 
 @final
+class Event:
+    """One change to a context or a memory, as the change feed and histories show it."""
+
+    @property
+    def seq(self) -> int: ...
+    @property
+    def kind(self) -> _EventKind: ...
+    @property
+    def at(self) -> datetime.datetime: ...
+    @property
+    def tenant(self) -> str: ...
+    @property
+    def namespace(self) -> str: ...
+    @property
+    def id(self) -> str: ...
+    @property
+    def key(self) -> Optional[str]: ...
+    @property
+    def user_id(self) -> Optional[str]: ...
+    @property
+    def agent_id(self) -> Optional[str]: ...
+    @property
+    def session_id(self) -> Optional[str]: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def actor(self) -> Optional[str]: ...
+    @property
+    def data(self) -> Optional[dict[str, Any]]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class EventPage:
+    """A page of the change feed: events oldest first, and where to resume (`next`)."""
+
+    @property
+    def events(self) -> list[Event]: ...
+    @property
+    def next(self) -> int: ...
+    @property
+    def more(self) -> bool: ...
+    @property
+    def oldest(self) -> int: ...
+
+@final
+class Job:
+    """A background job, such as an asynchronous batch of memories."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> _JobKind: ...
+    @property
+    def status(self) -> _JobStatus: ...
+    @property
+    def finished(self) -> bool: ...
+    @property
+    def done(self) -> int: ...
+    @property
+    def total(self) -> Optional[int]: ...
+    @property
+    def attempts(self) -> int: ...
+    @property
+    def max_attempts(self) -> int: ...
+    @property
+    def error(self) -> Optional[str]: ...
+    @property
+    def output(self) -> Optional[_JSON]: ...
+    @property
+    def created_at(self) -> datetime.datetime: ...
+    @property
+    def updated_at(self) -> datetime.datetime: ...
+    @property
+    def finished_at(self) -> Optional[datetime.datetime]: ...
+    def to_dict(self) -> dict[str, Any]: ...
+
+@final
+class EventFollower(Iterator[Event]):
+    """The change feed, forever: `for event in db.follow()`."""
+
+    def __iter__(self) -> EventFollower: ...
+    def __next__(self) -> Event: ...
+
+@final
+class AsyncEventFollower(AsyncIterator[Event]):
+    """The change feed, forever: `async for event in db.follow()`."""
+
+    def __aiter__(self) -> AsyncEventFollower: ...
+    async def __anext__(self) -> Event: ...
+
+@final
 class ContextIterator(Iterator[Context]):
     def __iter__(self) -> ContextIterator: ...
     def __next__(self) -> Context: ...
@@ -112,6 +214,7 @@ class Contexts:
     ) -> Context: ...
     def get(self, namespace: str, key: str) -> Context: ...
     def delete(self, namespace: str, key: str, *, if_version: Optional[int] = None) -> None: ...
+    def history(self, namespace: str, key: str) -> builtins.list[Event]: ...
     def list(
         self,
         *,
@@ -144,6 +247,15 @@ class Memories:
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
     ) -> builtins.list[Memory]: ...
+    def add_async(
+        self,
+        items: Sequence[Union[str, dict[str, Any]]],
+        *,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+    ) -> Job: ...
     def get(self, id: str) -> Memory: ...
     def update(
         self,
@@ -155,6 +267,7 @@ class Memories:
         ttl_seconds: Optional[int] = None,
     ) -> Memory: ...
     def delete(self, id: str) -> None: ...
+    def history(self, id: str) -> builtins.list[Event]: ...
     def list(
         self,
         *,
@@ -205,6 +318,26 @@ class Omnex:
         model_dir: Optional[str] = None,
         install_model: bool = False,
     ) -> None: ...
+    def changes(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        limit: Optional[int] = None,
+    ) -> EventPage: ...
+    def follow(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        poll_interval: float = 0.5,
+    ) -> EventFollower: ...
+    def job(self, id: str) -> Job: ...
+    def cancel_job(self, id: str) -> Job: ...
 
 @final
 class Client:
@@ -215,6 +348,26 @@ class Client:
     def __init__(
         self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None, use_tokens: bool = False
     ) -> None: ...
+    def changes(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        limit: Optional[int] = None,
+    ) -> EventPage: ...
+    def follow(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        poll_interval: float = 0.5,
+    ) -> EventFollower: ...
+    def job(self, id: str) -> Job: ...
+    def cancel_job(self, id: str) -> Job: ...
 
 @final
 class AsyncContextIterator(AsyncIterator[Context]):
@@ -240,6 +393,7 @@ class AsyncContexts:
     ) -> Context: ...
     async def get(self, namespace: str, key: str) -> Context: ...
     async def delete(self, namespace: str, key: str, *, if_version: Optional[int] = None) -> None: ...
+    async def history(self, namespace: str, key: str) -> builtins.list[Event]: ...
     def list(
         self,
         *,
@@ -272,6 +426,15 @@ class AsyncMemories:
         agent_id: Optional[str] = None,
         session_id: Optional[str] = None,
     ) -> builtins.list[Memory]: ...
+    async def add_async(
+        self,
+        items: Sequence[Union[str, dict[str, Any]]],
+        *,
+        namespace: Optional[str] = None,
+        user_id: Optional[str] = None,
+        agent_id: Optional[str] = None,
+        session_id: Optional[str] = None,
+    ) -> Job: ...
     async def get(self, id: str) -> Memory: ...
     async def update(
         self,
@@ -283,6 +446,7 @@ class AsyncMemories:
         ttl_seconds: Optional[int] = None,
     ) -> Memory: ...
     async def delete(self, id: str) -> None: ...
+    async def history(self, id: str) -> builtins.list[Event]: ...
     def list(
         self,
         *,
@@ -333,6 +497,26 @@ class AsyncOmnex:
         model_dir: Optional[str] = None,
         install_model: bool = False,
     ) -> None: ...
+    async def changes(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        limit: Optional[int] = None,
+    ) -> EventPage: ...
+    def follow(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        poll_interval: float = 0.5,
+    ) -> AsyncEventFollower: ...
+    async def job(self, id: str) -> Job: ...
+    async def cancel_job(self, id: str) -> Job: ...
 
 @final
 class AsyncClient:
@@ -343,3 +527,23 @@ class AsyncClient:
     def __init__(
         self, url: str = "http://127.0.0.1:8080", *, api_key: Optional[str] = None, use_tokens: bool = False
     ) -> None: ...
+    async def changes(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        limit: Optional[int] = None,
+    ) -> EventPage: ...
+    def follow(
+        self,
+        since: int = 0,
+        *,
+        namespaces: Optional[Sequence[str]] = None,
+        kinds: Optional[Sequence[str]] = None,
+        include_data: bool = False,
+        poll_interval: float = 0.5,
+    ) -> AsyncEventFollower: ...
+    async def job(self, id: str) -> Job: ...
+    async def cancel_job(self, id: str) -> Job: ...
