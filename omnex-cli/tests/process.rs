@@ -265,7 +265,7 @@ async fn two_servers_on_postgres_see_each_others_writes() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(printed.contains("schema at version 3"), "{printed}");
+    assert!(printed.contains("schema at version 4"), "{printed}");
 
     let start = || {
         let mut cmd = omnex();

@@ -5,7 +5,7 @@ import datetime
 import threading
 import time
 import uuid
-from typing import Union
+from typing import Any, Union
 
 import pytest
 
@@ -17,6 +17,11 @@ AsyncEngine = Union[omnex.AsyncOmnex, omnex.AsyncClient]
 
 def kinds(events: list[omnex.Event]) -> list[tuple[str, int]]:
     return [(e.kind, e.version) for e in events]
+
+
+def data(event: omnex.Event) -> dict[str, Any]:
+    assert event.data is not None, f"{event} carries no data"
+    return event.data
 
 
 def test_changes_and_histories(db: Engine, ns: str) -> None:
@@ -39,9 +44,9 @@ def test_changes_and_histories(db: Engine, ns: str) -> None:
     first, added = page.events[0], page.events[2]
     assert isinstance(first, omnex.Event)
     assert isinstance(first.at, datetime.datetime) and first.at.tzinfo is not None
-    assert (first.namespace, first.key, first.data["value"]) == (ns, "plans/next", {"step": 1})
+    assert (first.namespace, first.key, data(first)["value"]) == (ns, "plans/next", {"step": 1})
     assert (added.id, added.user_id, added.key) == (m.id, "alice", None)
-    assert added.data["content"] == "Alice prefers window seats"
+    assert data(added)["content"] == "Alice prefers window seats"
     assert page.events[4].data is None, "a delete carries no data"
     d = added.to_dict()
     assert d["seq"] == added.seq and d["kind"] == "memory.add" and d["data"] == added.data
@@ -60,9 +65,10 @@ def test_changes_and_histories(db: Engine, ns: str) -> None:
 
     history = db.memories.history(m.id)
     assert kinds(history) == [("memory.add", 1), ("memory.update", 2), ("memory.delete", 2)]
-    assert history[1].data["metadata"] == {"source": "chat"}
+    assert data(history[1])["metadata"] == {"source": "chat"}
     versions = db.contexts.history(ns, "plans/next")
-    assert [(e.version, e.data["value"]) for e in versions] == [(1, {"step": 1}), (2, {"step": 2})]
+    got = [(e.version, data(e)["value"]) for e in versions]
+    assert got == [(1, {"step": 1}), (2, {"step": 2})]
     with pytest.raises(omnex.NotFoundError):
         db.memories.history(str(uuid.uuid4()))
     with pytest.raises(omnex.NotFoundError):
@@ -89,14 +95,18 @@ def test_follow_yields_events_written_after_it_started(db: Engine, ns: str) -> N
     m = db.memories.add("Bob sails on Sundays", namespace=ns)
     reader.join(timeout=30)
     assert not reader.is_alive(), f"follow() yielded only {seen}"
-    assert [(e.kind, e.key or e.id) for e in seen] == [("context.put", "after"), ("memory.add", m.id)]
+    got = [(e.kind, e.key or e.id) for e in seen]
+    assert got == [("context.put", "after"), ("memory.add", m.id)]
     with pytest.raises(omnex.InvalidInputError) as e:
         db.follow(poll_interval=0)
     assert e.value.field == "poll_interval"
 
 
 def test_add_async_job_reaches_done(db: Engine, ns: str) -> None:
-    items = ["Bob flies on Tuesdays", {"content": "Bob likes aisle seats", "user_id": "bob"}]
+    items: list[Union[str, dict[str, Any]]] = [
+        "Bob flies on Tuesdays",
+        {"content": "Bob likes aisle seats", "user_id": "bob"},
+    ]
     job = db.memories.add_async(items, namespace=ns)
     assert isinstance(job, omnex.Job)
     assert (job.kind, job.total) == ("embed", 2)
@@ -133,7 +143,8 @@ def test_async_feed_history_and_jobs(adb: AsyncEngine, ns: str) -> None:
         first = await asyncio.wait_for(follower.__anext__(), timeout=30)
         second = await asyncio.wait_for(follower.__anext__(), timeout=30)
         m = await writer
-        assert [(first.kind, first.key), (second.kind, second.id)] == [("context.put", "after"), ("memory.add", m.id)]
+        got = [(first.kind, first.key), (second.kind, second.id)]
+        assert got == [("context.put", "after"), ("memory.add", m.id)]
 
         seen = []
         async for event in adb.follow(namespaces=[ns], kinds=["context.put"]):

@@ -4,11 +4,11 @@
 - ``omnex.Client(url, api_key=...)`` talks to an ``omnex serve`` with the same API.
 
 Both have ``.contexts`` (put/get/delete/list/history) and ``.memories``
-(add/add_many/add_async/get/update/delete/list/search/history), and read the
-change feed with ``changes()`` and ``follow()`` and jobs with ``job()`` and
-``cancel_job()``. ``omnex.AsyncOmnex`` and
-``omnex.AsyncClient`` have the same methods, awaitable. Errors derive from
-``omnex.OmnexError`` and carry ``.code`` (and ``.field`` for invalid input).
+(add/add_many/add_async/get/update/delete/list/search/history); the change feed
+is read with ``changes()`` and ``follow()``, jobs with ``job()`` and
+``cancel_job()``. ``omnex.AsyncOmnex`` and ``omnex.AsyncClient`` have the same
+methods, awaitable. Errors derive from ``omnex.OmnexError`` and carry ``.code``
+(and ``.field`` for invalid input).
 """
 
 from ._omnex import (
