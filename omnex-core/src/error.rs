@@ -49,10 +49,17 @@ impl FromStr for Entity {
     type Err = Error;
 
     fn from_str(s: &str) -> Result<Self> {
-        [Self::Context, Self::Memory, Self::Model, Self::ApiKey]
-            .into_iter()
-            .find(|e| e.as_str() == s)
-            .ok_or_else(|| Error::invalid_input("entity", format!("{s:?} is not an entity")))
+        [
+            Self::Context,
+            Self::Memory,
+            Self::Model,
+            Self::ApiKey,
+            Self::Webhook,
+            Self::Job,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+        .ok_or_else(|| Error::invalid_input("entity", format!("{s:?} is not an entity")))
     }
 }
 

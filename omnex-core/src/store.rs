@@ -183,10 +183,13 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     /// Deletes a webhook and cancels its queued deliveries; whether it existed.
     async fn delete_webhook(&self, id: &str) -> Result<bool>;
     /// Moves the webhook dispatcher forward, all or nothing: reads up to `limit`
-    /// events after the dispatched position (with their data), queues the jobs
-    /// `plan` makes of them and records the new position. Concurrent dispatchers
-    /// serialize, so every event is planned exactly once. Returns the events read.
-    async fn dispatch_events(&self, limit: usize, plan: &Plan<'_>) -> Result<usize>;
+    /// events after the dispatched position and at or before `upto` (with their
+    /// data), queues the jobs `plan` makes of them and records the new position.
+    /// Concurrent dispatchers serialize, so every event is planned exactly once.
+    /// Returns the events read.
+    async fn dispatch_events(&self, limit: usize, upto: i64, plan: &Plan<'_>) -> Result<usize>;
+    /// Removes jobs that finished (done, cancelled or dead) before `before`.
+    async fn prune_jobs(&self, before: Timestamp) -> Result<u64>;
 
     /// Full-text search over memory content: the `q.k` memories passing `q.filter` that
     /// hold any of `q.terms`, best first by a BM25 score (higher is better). The index

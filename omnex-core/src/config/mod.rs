@@ -72,6 +72,9 @@ pub struct Config {
     /// batches, imports, exports, reindexing, cleanup, webhook deliveries);
     /// default 1, 0 when separate `omnex worker` processes do the work.
     pub workers: usize,
+    /// Seconds finished jobs (webhook deliveries included, the dead-letter list too)
+    /// are kept before the sweep removes them (default 7 days; 0 keeps them).
+    pub job_retention_secs: u64,
     /// Attempts of a webhook delivery before it goes to the dead-letter list
     /// (default 8: about 2 minutes of retries with backoff).
     pub webhook_attempts: u32,
@@ -118,6 +121,7 @@ impl Default for Config {
             quota: Quota::default(),
             event_retention_secs: 30 * 24 * 3600,
             workers: 1,
+            job_retention_secs: 7 * 24 * 3600,
             webhook_attempts: 8,
         }
     }

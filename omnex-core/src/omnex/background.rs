@@ -25,13 +25,11 @@ impl Omnex {
         )
         .unwrap_or_default();
         self.inner.store.prune_changes(now - retention).await?;
-        let keep = self.inner.config.event_retention_secs;
-        if keep > 0 {
-            let keep = chrono::TimeDelta::try_seconds(i64::try_from(keep).unwrap_or(i64::MAX))
-                .unwrap_or(chrono::TimeDelta::MAX);
-            if let Some(before) = now.checked_sub_signed(keep) {
-                self.inner.store.prune_events(before).await?;
-            }
+        if let Some(before) = older_than(now, self.inner.config.event_retention_secs) {
+            self.inner.store.prune_events(before).await?;
+        }
+        if let Some(before) = older_than(now, self.inner.config.job_retention_secs) {
+            self.inner.store.prune_jobs(before).await?;
         }
         self.sync_index().await?;
         if !purged.memories.is_empty() || purged.contexts > 0 {
@@ -118,4 +116,14 @@ impl Omnex {
         });
         self.inner.tasks.lock().push(task);
     }
+}
+
+/// The time `secs` seconds before `now`; `None` for 0 (keep for ever).
+fn older_than(now: crate::model::Timestamp, secs: u64) -> Option<crate::model::Timestamp> {
+    if secs == 0 {
+        return None;
+    }
+    let keep = chrono::TimeDelta::try_seconds(i64::try_from(secs).unwrap_or(i64::MAX))
+        .unwrap_or(chrono::TimeDelta::MAX);
+    now.checked_sub_signed(keep)
 }

@@ -146,6 +146,9 @@ impl Omnex {
 
     /// Turns new events into webhook deliveries; returns the events read.
     pub async fn dispatch_webhooks(&self) -> Result<usize> {
+        // The head is read before the webhooks: one made after this read has a
+        // `since` at or past it, so no event this step plans is one it wants.
+        let upto = self.inner.store.event_head().await?;
         let hooks = self.inner.store.webhooks(None).await?;
         if hooks.is_empty() {
             return Ok(0);
@@ -170,7 +173,7 @@ impl Omnex {
         let n = self
             .inner
             .store
-            .dispatch_events(DISPATCH_BATCH, &plan)
+            .dispatch_events(DISPATCH_BATCH, upto, &plan)
             .await?;
         if n > 0 {
             self.inner.work.notify_waiters();

@@ -109,14 +109,20 @@ async fn meta_position(conn: &mut PgConnection, key: &str) -> Result<i64> {
 
 /// Reads events after `req.since` up to the newest committed position seen when
 /// the read began.
-async fn read(conn: &mut PgConnection, req: &ListEvents, limit: usize) -> Result<EventPage> {
+async fn read(
+    conn: &mut PgConnection,
+    req: &ListEvents,
+    limit: usize,
+    upto: Option<i64>,
+) -> Result<EventPage> {
     // A position is only visible once every smaller one is (the change-log lock),
     // so the largest visible one bounds what a page that is not full has seen.
     let head: i64 = sqlx::query_scalar::<_, Option<i64>>("SELECT max(seq) FROM events")
         .fetch_one(&mut *conn)
         .await
         .map_err(map_err)?
-        .unwrap_or(0);
+        .unwrap_or(0)
+        .min(upto.unwrap_or(i64::MAX));
     let oldest = meta_position(conn, PRUNED_THROUGH).await? + 1;
     let data = if req.include_data {
         "data"
@@ -175,7 +181,7 @@ async fn read(conn: &mut PgConnection, req: &ListEvents, limit: usize) -> Result
 pub(super) async fn list(pool: &PgPool, req: &ListEvents) -> Result<EventPage> {
     let limit = validate::event_limit(req.limit)?;
     let mut conn = pool.acquire().await.map_err(map_err)?;
-    read(&mut conn, req, limit).await
+    read(&mut conn, req, limit, None).await
 }
 
 pub(super) async fn event_head(pool: &PgPool) -> Result<i64> {
@@ -208,7 +214,12 @@ pub(super) async fn prune(pool: &PgPool, before: Timestamp) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
-pub(super) async fn dispatch(pool: &PgPool, limit: usize, plan: &Plan<'_>) -> Result<usize> {
+pub(super) async fn dispatch(
+    pool: &PgPool,
+    limit: usize,
+    upto: i64,
+    plan: &Plan<'_>,
+) -> Result<usize> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(DISPATCH_LOCK)
@@ -221,7 +232,7 @@ pub(super) async fn dispatch(pool: &PgPool, limit: usize, plan: &Plan<'_>) -> Re
         include_data: true,
         ..ListEvents::default()
     };
-    let page = read(&mut tx, &req, limit).await?;
+    let page = read(&mut tx, &req, limit, Some(upto)).await?;
     if page.next == since {
         return Ok(0);
     }

@@ -335,3 +335,15 @@ pub(super) async fn delete_webhook(pool: &PgPool, id: &str) -> Result<bool> {
     tx.commit().await.map_err(map_err)?;
     Ok(gone > 0)
 }
+
+pub(super) async fn prune(pool: &PgPool, before: Timestamp) -> Result<u64> {
+    sqlx::query(
+        "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 \
+         AND status IN ('done', 'cancelled', 'dead')",
+    )
+    .bind(before)
+    .execute(pool)
+    .await
+    .map(|r| r.rows_affected())
+    .map_err(map_err)
+}

@@ -725,8 +725,12 @@ impl Store for PostgresStore {
         jobs::delete_webhook(&self.pool, id).await
     }
 
-    async fn dispatch_events(&self, limit: usize, plan: &Plan<'_>) -> Result<usize> {
-        events::dispatch(&self.pool, limit, plan).await
+    async fn dispatch_events(&self, limit: usize, upto: i64, plan: &Plan<'_>) -> Result<usize> {
+        events::dispatch(&self.pool, limit, upto, plan).await
+    }
+
+    async fn prune_jobs(&self, before: Timestamp) -> Result<u64> {
+        jobs::prune(&self.pool, before).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {

@@ -98,10 +98,15 @@ async fn set_meta_position(conn: &mut SqliteConnection, key: &str, value: i64) -
 }
 
 /// Reads events after `req.since` up to the head seen when the read began.
-async fn read(conn: &mut SqliteConnection, req: &ListEvents, limit: usize) -> Result<EventPage> {
+async fn read(
+    conn: &mut SqliteConnection,
+    req: &ListEvents,
+    limit: usize,
+    upto: Option<i64>,
+) -> Result<EventPage> {
     // The head is read first: every position up to it is committed, so a page that
     // is not full can move the reader to it without skipping anything.
-    let head = head(conn).await?;
+    let head = head(conn).await?.min(upto.unwrap_or(i64::MAX));
     let oldest = meta_position(conn, PRUNED_THROUGH).await? + 1;
     let data = if req.include_data {
         "data"
@@ -167,7 +172,7 @@ async fn read(conn: &mut SqliteConnection, req: &ListEvents, limit: usize) -> Re
 pub(super) async fn list(pool: &SqlitePool, req: &ListEvents) -> Result<EventPage> {
     let limit = validate::event_limit(req.limit)?;
     let mut conn = pool.acquire().await.map_err(map_err)?;
-    read(&mut conn, req, limit).await
+    read(&mut conn, req, limit, None).await
 }
 
 pub(super) async fn event_head(pool: &SqlitePool) -> Result<i64> {
@@ -195,7 +200,12 @@ pub(super) async fn prune(pool: &SqlitePool, before: Timestamp) -> Result<u64> {
     Ok(done.rows_affected())
 }
 
-pub(super) async fn dispatch(pool: &SqlitePool, limit: usize, plan: &Plan<'_>) -> Result<usize> {
+pub(super) async fn dispatch(
+    pool: &SqlitePool,
+    limit: usize,
+    upto: i64,
+    plan: &Plan<'_>,
+) -> Result<usize> {
     // BEGIN IMMEDIATE takes the write lock first: dispatchers in other processes wait.
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
     let since = meta_position(&mut tx, DISPATCHED).await?;
@@ -204,7 +214,7 @@ pub(super) async fn dispatch(pool: &SqlitePool, limit: usize, plan: &Plan<'_>) -
         include_data: true,
         ..ListEvents::default()
     };
-    let page = read(&mut tx, &req, limit).await?;
+    let page = read(&mut tx, &req, limit, Some(upto)).await?;
     if page.next == since {
         return Ok(0);
     }

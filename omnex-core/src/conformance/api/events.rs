@@ -209,7 +209,11 @@ pub async fn events_and_history(api: &dyn OmnexApi) {
         JobStatus::Done
     );
     let err = api.get_job("no-such-job").await.unwrap_err();
-    assert_eq!(err.kind(), ErrorKind::NotFound, "{err}");
+    assert_eq!(
+        (err.kind(), err.entity()),
+        (ErrorKind::NotFound, Some(Entity::Job)),
+        "{err}"
+    );
     let err = api.add_memories_async(Vec::new()).await.unwrap_err();
     assert_eq!(
         (err.kind(), err.field()),

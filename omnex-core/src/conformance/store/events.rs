@@ -446,6 +446,20 @@ pub async fn jobs_claim_lease_and_finish(s: &dyn Store) {
         ),
         (1, 1, 2)
     );
+
+    // Finished jobs are pruned after their retention; queued ones never are.
+    let waiting = job(&t, 5);
+    s.enqueue_jobs(std::slice::from_ref(&waiting))
+        .await
+        .unwrap();
+    let hour = chrono::TimeDelta::hours(1);
+    assert_eq!(s.prune_jobs(crate::model::now() - hour).await.unwrap(), 0);
+    assert_eq!(s.prune_jobs(crate::model::now() + hour).await.unwrap(), 4);
+    let left = s.list_jobs(&mine).await.unwrap();
+    assert_eq!(
+        left.items.iter().map(|j| j.id.as_str()).collect::<Vec<_>>(),
+        vec![waiting.id.as_str()]
+    );
 }
 
 /// The dispatcher plans each event exactly once, in order, and queues what the
@@ -490,7 +504,7 @@ pub async fn webhooks_dispatch_each_event_once(s: &dyn Store) {
     };
     let mut read = 0;
     loop {
-        let n = s.dispatch_events(2, &plan).await.unwrap();
+        let n = s.dispatch_events(2, i64::MAX, &plan).await.unwrap();
         if n == 0 {
             break;
         }
@@ -498,7 +512,7 @@ pub async fn webhooks_dispatch_each_event_once(s: &dyn Store) {
     }
     assert!(read >= 5);
     assert_eq!(
-        s.dispatch_events(2, &plan).await.unwrap(),
+        s.dispatch_events(2, i64::MAX, &plan).await.unwrap(),
         0,
         "nothing is planned twice"
     );

@@ -18,6 +18,7 @@ CREATE TABLE IF NOT EXISTS events (
     actor      TEXT,
     data       TEXT
 );
+CREATE INDEX IF NOT EXISTS events_tenant ON events (tenant, seq);
 CREATE INDEX IF NOT EXISTS events_entity ON events (entity_id, seq);
 CREATE INDEX IF NOT EXISTS events_key ON events (tenant, namespace, key, seq) WHERE key IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
@@ -60,4 +61,5 @@ CREATE TABLE IF NOT EXISTS jobs (
 CREATE INDEX IF NOT EXISTS jobs_ready ON jobs (run_at) WHERE status = 'queued';
 CREATE INDEX IF NOT EXISTS jobs_leased ON jobs (lease_until) WHERE status = 'running';
 CREATE INDEX IF NOT EXISTS jobs_tenant ON jobs (tenant, id);
+CREATE INDEX IF NOT EXISTS jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_webhook ON jobs (webhook_id, id) WHERE webhook_id IS NOT NULL;
