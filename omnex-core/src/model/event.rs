@@ -291,6 +291,33 @@ pub struct ListEvents {
     pub limit: Option<usize>,
 }
 
+impl EventPage {
+    /// A page from `events` read with one more than `limit`, after `since` and up to
+    /// the `head` the read saw: a full page resumes after its last event, any
+    /// other after the head (past events the filters left out).
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
+    pub(crate) fn from_overfetch(
+        mut events: Vec<Event>,
+        limit: usize,
+        since: i64,
+        head: i64,
+        oldest: i64,
+    ) -> Self {
+        let more = events.len() > limit;
+        events.truncate(limit);
+        let next = match events.last() {
+            Some(last) if more => last.seq,
+            _ => head.max(since),
+        };
+        Self {
+            events,
+            next,
+            more,
+            oldest,
+        }
+    }
+}
+
 /// A slice of the event log.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -160,22 +160,13 @@ async fn read(
     qb.push(" ORDER BY seq LIMIT ")
         .push_bind((limit + 1) as i64);
     let rows = qb.build().fetch_all(&mut *conn).await.map_err(map_err)?;
-    let mut events = rows
+    let events = rows
         .iter()
         .map(event_from_row)
         .collect::<Result<Vec<_>>>()?;
-    let more = events.len() > limit;
-    events.truncate(limit);
-    let next = match events.last() {
-        Some(last) if more => last.seq,
-        _ => head.max(req.since),
-    };
-    Ok(EventPage {
-        events,
-        next,
-        more,
-        oldest,
-    })
+    Ok(EventPage::from_overfetch(
+        events, limit, req.since, head, oldest,
+    ))
 }
 
 pub(super) async fn list(pool: &PgPool, req: &ListEvents) -> Result<EventPage> {
