@@ -114,6 +114,7 @@ pub mod index;
 pub mod local_model;
 pub mod model;
 mod omnex;
+pub mod queue;
 pub mod signature;
 pub mod store;
 pub mod text;

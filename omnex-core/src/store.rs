@@ -8,15 +8,17 @@ use async_trait::async_trait;
 use crate::error::Entity;
 use crate::{
     model::{
-        ApiKey, AuditEvent, ChangeFeed, Context, Event, EventPage, Hit, IndexEntry, Job, JobCount,
-        JobOutcome, ListAudit, ListContexts, ListEvents, ListJobs, ListMemories, Memory, MemoryId,
-        Page, Precondition, Tenant, TextQuery, Timestamp, Webhook,
+        ApiKey, AuditEvent, ChangeFeed, Context, Event, EventPage, Hit, IndexEntry, Job, ListAudit,
+        ListContexts, ListEvents, ListMemories, Memory, MemoryId, Page, Precondition, Tenant,
+        TextQuery, Timestamp,
     },
     text::Analyzer,
     Error, Result,
 };
 
-/// What [`Store::dispatch_events`] asks of its caller: the jobs to queue for a
+pub use crate::queue::JobQueue;
+
+/// What [`JobQueue::dispatch_events`] asks of its caller: the jobs to queue for a
 /// slice of events.
 pub type Plan<'a> = dyn for<'e> Fn(&'e [Event]) -> Vec<Job> + Send + Sync + 'a;
 
@@ -44,8 +46,10 @@ pub struct Usage {
 ///
 /// Every memory write also appends to a change log in the same transaction, so
 /// vector indexes (in this process or another) can catch up with the store.
+///
+/// Its job queue and webhook subscriptions are the supertrait [`JobQueue`].
 #[async_trait]
-pub trait Store: Send + Sync + fmt::Debug + 'static {
+pub trait Store: JobQueue + Send + Sync + fmt::Debug + 'static {
     /// A short name of the backend, for errors and logs.
     fn name(&self) -> &'static str;
 
@@ -140,56 +144,6 @@ pub trait Store: Send + Sync + fmt::Debug + 'static {
     async fn event_head(&self) -> Result<i64>;
     /// Removes events older than `before`; returns how many.
     async fn prune_events(&self, before: Timestamp) -> Result<u64>;
-
-    /// Queues jobs.
-    async fn enqueue_jobs(&self, jobs: &[Job]) -> Result<()>;
-    /// Gives `worker` the oldest job that is due (queued with `run_at` at or before
-    /// `now`, or running under a lease that ran out before `now`), marked running
-    /// under a lease until `lease_until`, with its input. Two workers never get the
-    /// same job under live leases.
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<Job>>;
-    /// Records progress of `worker`'s job and extends its lease; `false` when the
-    /// job is no longer this worker's or cancelling was asked (the worker stops).
-    async fn renew_job(
-        &self,
-        id: &str,
-        worker: &str,
-        done: u64,
-        total: Option<u64>,
-        lease_until: Timestamp,
-    ) -> Result<bool>;
-    /// Ends `worker`'s attempt at job `id`; `false` when the job is no longer its.
-    /// A `Retry` past the last attempt makes the job `dead`.
-    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool>;
-    /// A job by id, without its input.
-    async fn get_job(&self, id: &str) -> Result<Option<Job>>;
-    /// A page of jobs, newest first, without their inputs.
-    async fn list_jobs(&self, req: &ListJobs) -> Result<Page<Job>>;
-    /// Cancels a job: a queued one at once, a running one when its worker next
-    /// reports progress. Returns the job as it now is.
-    async fn cancel_job(&self, id: &str) -> Result<Option<Job>>;
-    /// Jobs by kind and status.
-    async fn job_counts(&self) -> Result<Vec<JobCount>>;
-
-    /// Stores a webhook subscription.
-    async fn put_webhook(&self, hook: &Webhook) -> Result<()>;
-    /// The webhooks of `tenant` (of every tenant for `None`), with their secrets.
-    async fn webhooks(&self, tenant: Option<&Tenant>) -> Result<Vec<Webhook>>;
-    /// Deletes a webhook and cancels its queued deliveries; whether it existed.
-    async fn delete_webhook(&self, id: &str) -> Result<bool>;
-    /// Moves the webhook dispatcher forward, all or nothing: reads up to `limit`
-    /// events after the dispatched position and at or before `upto` (with their
-    /// data), queues the jobs `plan` makes of them and records the new position.
-    /// Concurrent dispatchers serialize, so every event is planned exactly once.
-    /// Returns the events read.
-    async fn dispatch_events(&self, limit: usize, upto: i64, plan: &Plan<'_>) -> Result<usize>;
-    /// Removes jobs that finished (done, cancelled or dead) before `before`.
-    async fn prune_jobs(&self, before: Timestamp) -> Result<u64>;
 
     /// Full-text search over memory content: the `q.k` memories passing `q.filter` that
     /// hold any of `q.terms`, best first by a BM25 score (higher is better). The index

@@ -9,6 +9,8 @@ use crate::{
         now, Job, JobCount, JobKind, JobOutcome, JobStatus, ListJobs, Page, Tenant, Timestamp,
         Webhook,
     },
+    queue::JobQueue,
+    store::Plan,
     validate, Error, Result,
 };
 
@@ -346,4 +348,71 @@ pub(super) async fn prune(pool: &PgPool, before: Timestamp) -> Result<u64> {
     .await
     .map(|r| r.rows_affected())
     .map_err(map_err)
+}
+
+#[async_trait::async_trait]
+impl JobQueue for super::PostgresStore {
+    async fn enqueue_jobs(&self, batch: &[Job]) -> Result<()> {
+        enqueue(&self.pool, batch).await
+    }
+
+    async fn claim_job(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>> {
+        claim(&self.pool, worker, now, lease_until).await
+    }
+
+    async fn renew_job(
+        &self,
+        id: &str,
+        worker: &str,
+        done: u64,
+        total: Option<u64>,
+        lease_until: Timestamp,
+    ) -> Result<bool> {
+        renew(&self.pool, id, worker, done, total, lease_until).await
+    }
+
+    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
+        finish(&self.pool, id, worker, outcome).await
+    }
+
+    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
+        get(&self.pool, id).await
+    }
+
+    async fn list_jobs(&self, req: &ListJobs) -> Result<Page<Job>> {
+        list(&self.pool, req).await
+    }
+
+    async fn cancel_job(&self, id: &str) -> Result<Option<Job>> {
+        cancel(&self.pool, id).await
+    }
+
+    async fn job_counts(&self) -> Result<Vec<JobCount>> {
+        counts(&self.pool).await
+    }
+
+    async fn put_webhook(&self, hook: &Webhook) -> Result<()> {
+        put_webhook(&self.pool, hook).await
+    }
+
+    async fn webhooks(&self, tenant: Option<&Tenant>) -> Result<Vec<Webhook>> {
+        webhooks(&self.pool, tenant).await
+    }
+
+    async fn delete_webhook(&self, id: &str) -> Result<bool> {
+        delete_webhook(&self.pool, id).await
+    }
+
+    async fn dispatch_events(&self, limit: usize, upto: i64, plan: &Plan<'_>) -> Result<usize> {
+        super::events::dispatch(&self.pool, limit, upto, plan).await
+    }
+
+    async fn prune_jobs(&self, before: Timestamp) -> Result<u64> {
+        prune(&self.pool, before).await
+    }
 }

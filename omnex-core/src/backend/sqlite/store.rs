@@ -6,7 +6,7 @@ use sqlx::{QueryBuilder, Row, Sqlite};
 use super::{
     access,
     context_cache::Lookup,
-    events, jobs, map_err, push_filter,
+    events, map_err, push_filter,
     rows::{
         context_from_row, index_entry_from_row, json_text, memory_from_row, CONTEXT_COLUMNS,
         MEMORY_COLUMNS,
@@ -17,11 +17,10 @@ use crate::{
     model::{
         decode_context_cursor, decode_memory_cursor, encode_context_cursor, from_micros, now,
         to_micros, ApiKey, AuditEvent, Change, ChangeFeed, Context, Event, EventKind, EventPage,
-        Hit, IndexEntry, Job, JobCount, JobOutcome, ListAudit, ListContexts, ListEvents, ListJobs,
-        ListMemories, Memory, MemoryId, Page, Precondition, Removed, Tenant, TextQuery, Timestamp,
-        Webhook, DEFAULT_TENANT,
+        Hit, IndexEntry, ListAudit, ListContexts, ListEvents, ListMemories, Memory, MemoryId, Page,
+        Precondition, Removed, Tenant, TextQuery, Timestamp, DEFAULT_TENANT,
     },
-    store::{check_precondition, Plan, Purged, Store},
+    store::{check_precondition, Purged, Store},
     text::Analyzer,
     validate, vector as vector_bytes, Result,
 };
@@ -643,70 +642,6 @@ impl Store for SqliteStore {
 
     async fn prune_events(&self, before: Timestamp) -> Result<u64> {
         events::prune(&self.pool, before).await
-    }
-
-    async fn enqueue_jobs(&self, batch: &[Job]) -> Result<()> {
-        jobs::enqueue(&self.pool, batch).await
-    }
-
-    async fn claim_job(
-        &self,
-        worker: &str,
-        now: Timestamp,
-        lease_until: Timestamp,
-    ) -> Result<Option<Job>> {
-        jobs::claim(&self.pool, worker, now, lease_until).await
-    }
-
-    async fn renew_job(
-        &self,
-        id: &str,
-        worker: &str,
-        done: u64,
-        total: Option<u64>,
-        lease_until: Timestamp,
-    ) -> Result<bool> {
-        jobs::renew(&self.pool, id, worker, done, total, lease_until).await
-    }
-
-    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
-        jobs::finish(&self.pool, id, worker, outcome).await
-    }
-
-    async fn get_job(&self, id: &str) -> Result<Option<Job>> {
-        jobs::get(&self.pool, id).await
-    }
-
-    async fn list_jobs(&self, req: &ListJobs) -> Result<Page<Job>> {
-        jobs::list(&self.pool, req).await
-    }
-
-    async fn cancel_job(&self, id: &str) -> Result<Option<Job>> {
-        jobs::cancel(&self.pool, id).await
-    }
-
-    async fn job_counts(&self) -> Result<Vec<JobCount>> {
-        jobs::counts(&self.pool).await
-    }
-
-    async fn put_webhook(&self, hook: &Webhook) -> Result<()> {
-        jobs::put_webhook(&self.pool, hook).await
-    }
-
-    async fn webhooks(&self, tenant: Option<&Tenant>) -> Result<Vec<Webhook>> {
-        jobs::webhooks(&self.pool, tenant).await
-    }
-
-    async fn delete_webhook(&self, id: &str) -> Result<bool> {
-        jobs::delete_webhook(&self.pool, id).await
-    }
-
-    async fn dispatch_events(&self, limit: usize, upto: i64, plan: &Plan<'_>) -> Result<usize> {
-        events::dispatch(&self.pool, limit, upto, plan).await
-    }
-
-    async fn prune_jobs(&self, before: Timestamp) -> Result<u64> {
-        jobs::prune(&self.pool, before).await
     }
 
     async fn get_meta(&self, key: &str) -> Result<Option<String>> {
