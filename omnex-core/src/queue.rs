@@ -6,7 +6,7 @@ use std::fmt;
 use async_trait::async_trait;
 
 use crate::{
-    model::{Job, JobCount, JobOutcome, ListJobs, Page, Tenant, Timestamp, Webhook},
+    model::{Job, JobCount, JobKind, JobOutcome, ListJobs, Page, Tenant, Timestamp, Webhook},
     store::Plan,
     Result,
 };
@@ -17,16 +17,30 @@ use crate::{
 pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
     /// Queues jobs.
     async fn enqueue_jobs(&self, jobs: &[Job]) -> Result<()>;
-    /// Gives `worker` the oldest job that is due (queued with `run_at` at or before
-    /// `now`, or running under a lease that ran out before `now`), marked running
-    /// under a lease until `lease_until`, with its input. Two workers never get the
-    /// same job under live leases.
+    /// Gives `worker` up to `limit` of the oldest due jobs of `kinds` (queued with
+    /// `run_at` at or before `now`, or running under a lease that ran out before
+    /// `now`), oldest first, marked running under a lease until `lease_until`, with
+    /// their inputs. Two workers never get the same job under live leases.
+    async fn claim_jobs(
+        &self,
+        worker: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        kinds: &[JobKind],
+        limit: usize,
+    ) -> Result<Vec<Job>>;
+    /// The oldest due job of any kind: [`claim_jobs`](Self::claim_jobs) of one.
     async fn claim_job(
         &self,
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> Result<Option<Job>>;
+    ) -> Result<Option<Job>> {
+        let mut jobs = self
+            .claim_jobs(worker, now, lease_until, &JobKind::ALL, 1)
+            .await?;
+        Ok(jobs.pop())
+    }
     /// Records progress of `worker`'s job and extends its lease; `false` when the
     /// job is no longer this worker's or cancelling was asked (the worker stops).
     async fn renew_job(
@@ -37,9 +51,16 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
         total: Option<u64>,
         lease_until: Timestamp,
     ) -> Result<bool>;
+    /// Ends `worker`'s attempts at jobs, in one transaction; returns how many were
+    /// still its. A `Retry` past the last attempt makes a job `dead`.
+    async fn finish_jobs(&self, worker: &str, outcomes: &[(String, JobOutcome)]) -> Result<u64>;
     /// Ends `worker`'s attempt at job `id`; `false` when the job is no longer its.
-    /// A `Retry` past the last attempt makes the job `dead`.
-    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool>;
+    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
+        let done = self
+            .finish_jobs(worker, &[(id.to_owned(), outcome.clone())])
+            .await?;
+        Ok(done == 1)
+    }
     /// A job by id, without its input.
     async fn get_job(&self, id: &str) -> Result<Option<Job>>;
     /// A page of jobs, newest first, without their inputs.

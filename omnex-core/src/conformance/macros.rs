@@ -47,7 +47,8 @@ macro_rules! store_conformance {
             text_rare_term_first, text_filter_is_prefilter, text_never_stale,
             text_unicode_and_bm25_order, tenants_keep_contexts_apart, tenants_keep_memories_apart,
             api_keys_roundtrip, audit_log_pages, events_record_every_write,
-            events_expire_and_prune, jobs_claim_lease_and_finish, webhooks_dispatch_each_event_once);
+            events_expire_and_prune, jobs_claim_lease_and_finish, jobs_claim_in_batches_by_kind,
+            webhooks_dispatch_each_event_once);
     };
 }
 

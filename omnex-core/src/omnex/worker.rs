@@ -27,14 +27,26 @@ use crate::{
 const EMBED_CHUNK: usize = 64;
 /// Events read by one step of the webhook dispatcher.
 const DISPATCH_BATCH: usize = 500;
+/// Webhook deliveries claimed, sent at once and finished together by one step.
+const DELIVERY_BATCH: usize = 64;
+/// The kinds the job loops run: everything but webhook deliveries, which have a
+/// loop of their own so that they never wait behind a long job.
+const BULK_KINDS: [JobKind; 5] = [
+    JobKind::Embed,
+    JobKind::Import,
+    JobKind::Export,
+    JobKind::Reindex,
+    JobKind::Cleanup,
+];
 /// How long a webhook receiver has to answer.
 #[cfg(feature = "webhooks")]
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// How a pool of workers runs.
+/// How a pool of workers runs: a dispatcher, a loop of webhook deliveries (in
+/// batches of 64, sent at once) and `concurrency` loops of other jobs.
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
-    /// Jobs run at once.
+    /// Jobs other than webhook deliveries run at once.
     pub concurrency: usize,
     /// How long a claimed job stays this worker's without a checkpoint; a dead
     /// worker's job is taken over after it.
@@ -136,10 +148,23 @@ impl Omnex {
             std::process::id(),
             &uuid::Uuid::now_v7().simple().to_string()[24..]
         );
-        let mut handles = vec![tokio::spawn(dispatch_loop(weak.clone(), opts.poll))];
+        let mut handles = vec![
+            tokio::spawn(dispatch_loop(weak.clone(), opts.poll)),
+            tokio::spawn(work_loop(
+                weak.clone(),
+                format!("{base}-hooks"),
+                opts.clone(),
+                Loop::Deliveries,
+            )),
+        ];
         for slot in 0..opts.concurrency.max(1) {
             let name = format!("{base}-{slot}");
-            handles.push(tokio::spawn(work_loop(weak.clone(), name, opts.clone())));
+            handles.push(tokio::spawn(work_loop(
+                weak.clone(),
+                name,
+                opts.clone(),
+                Loop::Jobs,
+            )));
         }
         handles
     }
@@ -181,15 +206,68 @@ impl Omnex {
         Ok(n)
     }
 
-    /// Claims one due job and runs it; `false` when there was none.
+    /// Claims one due job (any kind but webhook deliveries) and runs it; `false`
+    /// when there was none.
     pub async fn run_one_job(&self, worker: &str, lease: Duration) -> Result<bool> {
-        let at = now();
-        let until = at + chrono::TimeDelta::from_std(lease).unwrap_or_default();
-        let Some(job) = self.inner.store.claim_job(worker, at, until).await? else {
+        let claimed = self.claim(worker, lease, &BULK_KINDS, 1).await?;
+        let Some((job, at)) = claimed.into_iter().next() else {
             return Ok(false);
         };
+        let outcome = self.attempt(&job, at, worker, lease).await;
+        self.inner
+            .store
+            .finish_jobs(worker, &[(job.id.clone(), outcome)])
+            .await?;
+        Ok(true)
+    }
+
+    /// Claims up to `DELIVERY_BATCH` due webhook deliveries, sends them at once and
+    /// records their outcomes in one transaction; returns how many there were.
+    pub async fn run_deliveries(&self, worker: &str, lease: Duration) -> Result<usize> {
+        let claimed = self
+            .claim(worker, lease, &[JobKind::Webhook], DELIVERY_BATCH)
+            .await?;
+        let n = claimed.len();
+        if n == 0 {
+            return Ok(0);
+        }
+        let attempts = claimed.iter().map(|(job, at)| async move {
+            let outcome = self.attempt(job, *at, worker, lease).await;
+            (job.id.clone(), outcome)
+        });
+        let outcomes = futures::future::join_all(attempts).await;
+        self.inner.store.finish_jobs(worker, &outcomes).await?;
+        Ok(n)
+    }
+
+    /// Claims jobs of `kinds`, each with the time it was claimed.
+    async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+        kinds: &[JobKind],
+        limit: usize,
+    ) -> Result<Vec<(Job, Timestamp)>> {
+        let at = now();
+        let until = at + chrono::TimeDelta::from_std(lease).unwrap_or_default();
+        let jobs = self
+            .inner
+            .store
+            .claim_jobs(worker, at, until, kinds, limit)
+            .await?;
+        Ok(jobs.into_iter().map(|j| (j, at)).collect())
+    }
+
+    /// Runs one attempt of a claimed job and says how it ended (with metrics).
+    async fn attempt(
+        &self,
+        job: &Job,
+        claimed: Timestamp,
+        worker: &str,
+        lease: Duration,
+    ) -> JobOutcome {
         let kind = job.kind.as_str();
-        let waited = (at - job.run_at).to_std().unwrap_or_default();
+        let waited = (claimed - job.run_at).to_std().unwrap_or_default();
         metrics::histogram!("omnex_job_wait_seconds", "kind" => kind).record(waited.as_secs_f64());
         let started = Instant::now();
         let outcome = if job.attempts > job.max_attempts {
@@ -200,7 +278,7 @@ impl Omnex {
         } else {
             let lease = Lease {
                 omnex: self,
-                job: &job,
+                job,
                 worker,
                 lease,
             };
@@ -232,11 +310,7 @@ impl Omnex {
         if label != "done" {
             debug!(job = %job.id, kind, outcome = label, "job attempt ended");
         }
-        self.inner
-            .store
-            .finish_job(&job.id, worker, &outcome)
-            .await?;
-        Ok(true)
+        outcome
     }
 
     async fn run_job(
@@ -472,7 +546,16 @@ fn engine(weak: &Weak<Inner>) -> Option<Omnex> {
     })
 }
 
-async fn work_loop(weak: Weak<Inner>, name: String, opts: WorkerOptions) {
+/// What a work loop takes from the queue.
+#[derive(Clone, Copy)]
+enum Loop {
+    /// Webhook deliveries, in batches.
+    Deliveries,
+    /// Every other job, one at a time.
+    Jobs,
+}
+
+async fn work_loop(weak: Weak<Inner>, name: String, opts: WorkerOptions, kind: Loop) {
     let mut failing = false;
     loop {
         let Some(omnex) = engine(&weak) else { return };
@@ -480,7 +563,11 @@ async fn work_loop(weak: Weak<Inner>, name: String, opts: WorkerOptions) {
         let notified = wake.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        match omnex.run_one_job(&name, opts.lease).await {
+        let ran = match kind {
+            Loop::Deliveries => omnex.run_deliveries(&name, opts.lease).await.map(|n| n > 0),
+            Loop::Jobs => omnex.run_one_job(&name, opts.lease).await,
+        };
+        match ran {
             Ok(true) => {
                 failing = false;
                 continue;

@@ -93,22 +93,32 @@ pub(super) async fn claim(
     worker: &str,
     now: Timestamp,
     lease_until: Timestamp,
-) -> Result<Option<Job>> {
-    let row = sqlx::query(&format!(
+    kinds: &[JobKind],
+    limit: usize,
+) -> Result<Vec<Job>> {
+    if kinds.is_empty() || limit == 0 {
+        return Ok(Vec::new());
+    }
+    let kinds: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    let rows = sqlx::query(&format!(
         "UPDATE jobs SET status = 'running', worker = $1, lease_until = $2, \
          attempts = attempts + 1, updated_at = $3 \
-         WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= $3) \
-                     OR (status = 'running' AND lease_until < $3) \
-                     ORDER BY run_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
+         WHERE id IN (SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $3) \
+                      OR (status = 'running' AND lease_until < $3)) AND kind = ANY($4) \
+                      ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
          RETURNING {JOB_COLUMNS}, input"
     ))
     .bind(worker)
     .bind(lease_until)
     .bind(now)
-    .fetch_optional(pool)
+    .bind(&kinds)
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_all(pool)
     .await
     .map_err(map_err)?;
-    row.as_ref().map(job_from_row).transpose()
+    let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+    jobs.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+    Ok(jobs)
 }
 
 pub(super) async fn renew(
@@ -142,57 +152,64 @@ macro_rules! own {
     };
 }
 
-/// Ends an attempt. Each outcome's statement takes `$1` now, `$2` id, `$3` worker,
-/// then its own parameters.
+/// Ends attempts, in one transaction. Each outcome's statement takes `$1` now,
+/// `$2` id, `$3` worker, then its own parameters.
 pub(super) async fn finish(
     pool: &PgPool,
-    id: &str,
     worker: &str,
-    outcome: &JobOutcome,
-) -> Result<bool> {
+    outcomes: &[(String, JobOutcome)],
+) -> Result<u64> {
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
     let now = now();
-    let q = match outcome {
-        JobOutcome::Done(output) => sqlx::query(concat!(
-            "UPDATE jobs SET status = 'done', output = $4, error = NULL, lease_until = NULL, \
-             finished_at = $1, updated_at = $1 ",
-            own!()
-        ))
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .bind(output),
-        JobOutcome::Retry { error, at } => sqlx::query(concat!(
-            "UPDATE jobs SET \
-             status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
-             finished_at = CASE WHEN attempts >= max_attempts THEN $1 END, \
-             run_at = $4, error = $5, lease_until = NULL, worker = NULL, updated_at = $1 ",
-            own!()
-        ))
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .bind(*at)
-        .bind(error),
-        JobOutcome::Dead(error) => sqlx::query(concat!(
-            "UPDATE jobs SET status = 'dead', error = $4, lease_until = NULL, finished_at = $1, \
-             updated_at = $1 ",
-            own!()
-        ))
-        .bind(now)
-        .bind(id)
-        .bind(worker)
-        .bind(error),
-        JobOutcome::Cancelled => sqlx::query(concat!(
-            "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = $1, \
-             updated_at = $1 ",
-            own!()
-        ))
-        .bind(now)
-        .bind(id)
-        .bind(worker),
-    };
-    let done = q.execute(pool).await.map_err(map_err)?;
-    Ok(done.rows_affected() > 0)
+    let mut tx = pool.begin().await.map_err(map_err)?;
+    let mut ended = 0;
+    for (id, outcome) in outcomes {
+        let q = match outcome {
+            JobOutcome::Done(output) => sqlx::query(concat!(
+                "UPDATE jobs SET status = 'done', output = $4, error = NULL, lease_until = NULL, \
+                 finished_at = $1, updated_at = $1 ",
+                own!()
+            ))
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .bind(output),
+            JobOutcome::Retry { error, at } => sqlx::query(concat!(
+                "UPDATE jobs SET \
+                 status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+                 finished_at = CASE WHEN attempts >= max_attempts THEN $1 END, \
+                 run_at = $4, error = $5, lease_until = NULL, worker = NULL, updated_at = $1 ",
+                own!()
+            ))
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .bind(*at)
+            .bind(error),
+            JobOutcome::Dead(error) => sqlx::query(concat!(
+                "UPDATE jobs SET status = 'dead', error = $4, lease_until = NULL, finished_at = $1, \
+                 updated_at = $1 ",
+                own!()
+            ))
+            .bind(now)
+            .bind(id)
+            .bind(worker)
+            .bind(error),
+            JobOutcome::Cancelled => sqlx::query(concat!(
+                "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = $1, \
+                 updated_at = $1 ",
+                own!()
+            ))
+            .bind(now)
+            .bind(id)
+            .bind(worker),
+        };
+        ended += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(ended)
 }
 
 pub(super) async fn get(pool: &PgPool, id: &str) -> Result<Option<Job>> {
@@ -356,13 +373,15 @@ impl JobQueue for super::PostgresStore {
         enqueue(&self.pool, batch).await
     }
 
-    async fn claim_job(
+    async fn claim_jobs(
         &self,
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> Result<Option<Job>> {
-        claim(&self.pool, worker, now, lease_until).await
+        kinds: &[JobKind],
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        claim(&self.pool, worker, now, lease_until, kinds, limit).await
     }
 
     async fn renew_job(
@@ -376,8 +395,8 @@ impl JobQueue for super::PostgresStore {
         renew(&self.pool, id, worker, done, total, lease_until).await
     }
 
-    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
-        finish(&self.pool, id, worker, outcome).await
+    async fn finish_jobs(&self, worker: &str, outcomes: &[(String, JobOutcome)]) -> Result<u64> {
+        finish(&self.pool, worker, outcomes).await
     }
 
     async fn get_job(&self, id: &str) -> Result<Option<Job>> {

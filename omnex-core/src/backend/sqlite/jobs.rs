@@ -101,36 +101,53 @@ pub(super) async fn claim(
     worker: &str,
     now: Timestamp,
     lease_until: Timestamp,
-) -> Result<Option<Job>> {
-    let now_us = to_micros(now);
-    // Looked for with a read first: an idle worker's poll takes no write lock.
-    let due: Option<i64> = sqlx::query_scalar(
-        "SELECT 1 FROM jobs WHERE (status = 'queued' AND run_at <= ?1) \
-         OR (status = 'running' AND lease_until < ?1) LIMIT 1",
-    )
-    .bind(now_us)
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
-    if due.is_none() {
-        return Ok(None);
+    kinds: &[JobKind],
+    limit: usize,
+) -> Result<Vec<Job>> {
+    if kinds.is_empty() || limit == 0 {
+        return Ok(Vec::new());
     }
-    let row = sqlx::query(&format!(
-        "UPDATE jobs SET status = 'running', worker = ?, lease_until = ?, \
-         attempts = attempts + 1, updated_at = ? \
-         WHERE id = (SELECT id FROM jobs WHERE (status = 'queued' AND run_at <= ?) \
-                     OR (status = 'running' AND lease_until < ?) ORDER BY run_at, id LIMIT 1) \
-         RETURNING {JOB_COLUMNS}, input"
-    ))
-    .bind(worker)
-    .bind(to_micros(lease_until))
-    .bind(now_us)
-    .bind(now_us)
-    .bind(now_us)
-    .fetch_optional(pool)
-    .await
-    .map_err(map_err)?;
-    row.as_ref().map(job_from_row).transpose()
+    let now_us = to_micros(now);
+    let due = |qb: &mut QueryBuilder<'_, Sqlite>| {
+        qb.push("(status = 'queued' AND run_at <= ")
+            .push_bind(now_us)
+            .push(" OR status = 'running' AND lease_until < ")
+            .push_bind(now_us)
+            .push(") AND kind IN (");
+        let mut sep = qb.separated(", ");
+        for k in kinds {
+            sep.push_bind(k.as_str());
+        }
+        qb.push(")");
+    };
+    // Looked for with a read first: an idle worker's poll takes no write lock.
+    let mut probe = QueryBuilder::<Sqlite>::new("SELECT 1 FROM jobs WHERE ");
+    due(&mut probe);
+    probe.push(" LIMIT 1");
+    if probe
+        .build()
+        .fetch_optional(pool)
+        .await
+        .map_err(map_err)?
+        .is_none()
+    {
+        return Ok(Vec::new());
+    }
+    let mut qb = QueryBuilder::<Sqlite>::new("UPDATE jobs SET status = 'running', worker = ");
+    qb.push_bind(worker)
+        .push(", lease_until = ")
+        .push_bind(to_micros(lease_until))
+        .push(", attempts = attempts + 1, updated_at = ")
+        .push_bind(now_us)
+        .push(" WHERE id IN (SELECT id FROM jobs WHERE ");
+    due(&mut qb);
+    qb.push(" ORDER BY run_at, id LIMIT ")
+        .push_bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .push(format!(") RETURNING {JOB_COLUMNS}, input"));
+    let rows = qb.build().fetch_all(pool).await.map_err(map_err)?;
+    let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>>>()?;
+    jobs.sort_by(|a, b| (a.run_at, &a.id).cmp(&(b.run_at, &b.id)));
+    Ok(jobs)
 }
 
 pub(super) async fn renew(
@@ -164,57 +181,64 @@ macro_rules! own {
     };
 }
 
-/// Ends an attempt. Each outcome's statement takes `?1` now, `?2` id, `?3` worker,
-/// then its own parameters.
+/// Ends attempts, in one transaction. Each outcome's statement takes `?1` now,
+/// `?2` id, `?3` worker, then its own parameters.
 pub(super) async fn finish(
     pool: &SqlitePool,
-    id: &str,
     worker: &str,
-    outcome: &JobOutcome,
-) -> Result<bool> {
+    outcomes: &[(String, JobOutcome)],
+) -> Result<u64> {
+    if outcomes.is_empty() {
+        return Ok(0);
+    }
     let now_us = to_micros(now());
-    let q = match outcome {
-        JobOutcome::Done(output) => sqlx::query(concat!(
-            "UPDATE jobs SET status = 'done', output = ?4, error = NULL, lease_until = NULL, \
-             finished_at = ?1, updated_at = ?1 ",
-            own!()
-        ))
-        .bind(now_us)
-        .bind(id)
-        .bind(worker)
-        .bind(output.as_ref().map(serde_json::Value::to_string)),
-        JobOutcome::Retry { error, at } => sqlx::query(concat!(
-            "UPDATE jobs SET \
-             status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
-             finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
-             run_at = ?4, error = ?5, lease_until = NULL, worker = NULL, updated_at = ?1 ",
-            own!()
-        ))
-        .bind(now_us)
-        .bind(id)
-        .bind(worker)
-        .bind(to_micros(*at))
-        .bind(error),
-        JobOutcome::Dead(error) => sqlx::query(concat!(
-            "UPDATE jobs SET status = 'dead', error = ?4, lease_until = NULL, finished_at = ?1, \
-             updated_at = ?1 ",
-            own!()
-        ))
-        .bind(now_us)
-        .bind(id)
-        .bind(worker)
-        .bind(error),
-        JobOutcome::Cancelled => sqlx::query(concat!(
-            "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = ?1, \
-             updated_at = ?1 ",
-            own!()
-        ))
-        .bind(now_us)
-        .bind(id)
-        .bind(worker),
-    };
-    let done = q.execute(pool).await.map_err(map_err)?;
-    Ok(done.rows_affected() > 0)
+    let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
+    let mut ended = 0;
+    for (id, outcome) in outcomes {
+        let q = match outcome {
+            JobOutcome::Done(output) => sqlx::query(concat!(
+                "UPDATE jobs SET status = 'done', output = ?4, error = NULL, lease_until = NULL, \
+                 finished_at = ?1, updated_at = ?1 ",
+                own!()
+            ))
+            .bind(now_us)
+            .bind(id)
+            .bind(worker)
+            .bind(output.as_ref().map(serde_json::Value::to_string)),
+            JobOutcome::Retry { error, at } => sqlx::query(concat!(
+                "UPDATE jobs SET \
+                 status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+                 finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
+                 run_at = ?4, error = ?5, lease_until = NULL, worker = NULL, updated_at = ?1 ",
+                own!()
+            ))
+            .bind(now_us)
+            .bind(id)
+            .bind(worker)
+            .bind(to_micros(*at))
+            .bind(error),
+            JobOutcome::Dead(error) => sqlx::query(concat!(
+                "UPDATE jobs SET status = 'dead', error = ?4, lease_until = NULL, finished_at = ?1, \
+                 updated_at = ?1 ",
+                own!()
+            ))
+            .bind(now_us)
+            .bind(id)
+            .bind(worker)
+            .bind(error),
+            JobOutcome::Cancelled => sqlx::query(concat!(
+                "UPDATE jobs SET status = 'cancelled', lease_until = NULL, finished_at = ?1, \
+                 updated_at = ?1 ",
+                own!()
+            ))
+            .bind(now_us)
+            .bind(id)
+            .bind(worker),
+        };
+        ended += q.execute(&mut *tx).await.map_err(map_err)?.rows_affected();
+    }
+    tx.commit().await.map_err(map_err)?;
+    Ok(ended)
 }
 
 pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<Job>> {
@@ -380,13 +404,15 @@ impl JobQueue for super::SqliteStore {
         enqueue(&self.pool, batch).await
     }
 
-    async fn claim_job(
+    async fn claim_jobs(
         &self,
         worker: &str,
         now: Timestamp,
         lease_until: Timestamp,
-    ) -> Result<Option<Job>> {
-        claim(&self.pool, worker, now, lease_until).await
+        kinds: &[JobKind],
+        limit: usize,
+    ) -> Result<Vec<Job>> {
+        claim(&self.pool, worker, now, lease_until, kinds, limit).await
     }
 
     async fn renew_job(
@@ -400,8 +426,8 @@ impl JobQueue for super::SqliteStore {
         renew(&self.pool, id, worker, done, total, lease_until).await
     }
 
-    async fn finish_job(&self, id: &str, worker: &str, outcome: &JobOutcome) -> Result<bool> {
-        finish(&self.pool, id, worker, outcome).await
+    async fn finish_jobs(&self, worker: &str, outcomes: &[(String, JobOutcome)]) -> Result<u64> {
+        finish(&self.pool, worker, outcomes).await
     }
 
     async fn get_job(&self, id: &str) -> Result<Option<Job>> {

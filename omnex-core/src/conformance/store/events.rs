@@ -462,6 +462,51 @@ pub async fn jobs_claim_lease_and_finish(s: &dyn Store) {
     );
 }
 
+/// Claims take only the kinds asked for, oldest first, up to a limit, and a batch
+/// of outcomes ends in one call.
+pub async fn jobs_claim_in_batches_by_kind(s: &dyn Store) {
+    let t = unique_tenant();
+    let hooks: Vec<Job> = (0..3)
+        .map(|i| Job::new(t.clone(), JobKind::Webhook, json!({ "i": i }), 3))
+        .collect();
+    let bulk = job(&t, 9);
+    s.enqueue_jobs(&hooks).await.unwrap();
+    s.enqueue_jobs(std::slice::from_ref(&bulk)).await.unwrap();
+    let now = now() + chrono::TimeDelta::seconds(1);
+    let lease = now + chrono::TimeDelta::seconds(30);
+    let two = s
+        .claim_jobs("w", now, lease, &[JobKind::Webhook], 2)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = two.iter().map(|j| j.id.as_str()).collect();
+    assert_eq!(ids, vec![hooks[0].id.as_str(), hooks[1].id.as_str()]);
+    assert!(two.iter().all(|j| j.input.get("i").is_some()));
+    let rest = s
+        .claim_jobs("w", now, lease, &[JobKind::Cleanup, JobKind::Embed], 10)
+        .await
+        .unwrap();
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0].id, bulk.id);
+    assert!(s
+        .claim_jobs("w", now, lease, &[], 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let outcomes: Vec<(String, JobOutcome)> = two
+        .iter()
+        .map(|j| (j.id.clone(), JobOutcome::Done(None)))
+        .chain([(hooks[2].id.clone(), JobOutcome::Done(None))])
+        .collect();
+    // The third was never claimed: only the two this worker holds end.
+    assert_eq!(s.finish_jobs("w", &outcomes).await.unwrap(), 2);
+    let last = s
+        .claim_jobs("w2", now, lease, &[JobKind::Webhook], 10)
+        .await
+        .unwrap();
+    assert_eq!(last.len(), 1);
+    assert_eq!(last[0].id, hooks[2].id);
+}
+
 /// The dispatcher plans each event exactly once, in order, and queues what the
 /// plan makes; webhooks are stored per tenant, and deleting one cancels its
 /// queued deliveries.
