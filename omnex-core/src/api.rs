@@ -148,3 +148,67 @@ impl OmnexApi for Omnex {
         Omnex::cancel_job(self, id).await
     }
 }
+
+/// Follows the change feed of `api` from `req.since`: every matching event once,
+/// in order, then each new one as it commits (read a page at a time; after a page
+/// that was not full, the next read waits `poll`). The stream never ends by
+/// itself; it yields an error and stops when a read fails. Drop it to stop.
+///
+/// ```no_run
+/// # async fn demo(api: &dyn omnex_core::OmnexApi) -> omnex_core::Result<()> {
+/// use futures::StreamExt;
+/// let poll = std::time::Duration::from_millis(500);
+/// let mut events = std::pin::pin!(omnex_core::follow(api, omnex_core::Changes::default(), poll));
+/// while let Some(event) = events.next().await {
+///     let event = event?;
+///     println!("{} {} {}", event.seq, event.kind, event.id);
+/// }
+/// # Ok(()) }
+/// ```
+pub fn follow(
+    api: &dyn OmnexApi,
+    req: Changes,
+    poll: std::time::Duration,
+) -> impl futures::Stream<Item = Result<crate::model::Event>> + Send + '_ {
+    struct State<'a> {
+        api: &'a dyn OmnexApi,
+        req: Changes,
+        pending: std::collections::VecDeque<crate::model::Event>,
+        more: bool,
+        first: bool,
+        failed: bool,
+    }
+    let state = State {
+        api,
+        req,
+        pending: std::collections::VecDeque::new(),
+        more: true,
+        first: true,
+        failed: false,
+    };
+    futures::stream::unfold(state, move |mut st| async move {
+        loop {
+            if st.failed {
+                return None;
+            }
+            if let Some(e) = st.pending.pop_front() {
+                return Some((Ok(e), st));
+            }
+            if !st.more && !st.first {
+                tokio::time::sleep(poll).await;
+            }
+            st.first = false;
+            match st.api.changes(st.req.clone()).await {
+                Ok(page) => {
+                    st.req.since = page.next;
+                    st.more = page.more;
+                    st.pending = page.events.into();
+                }
+                Err(e) => {
+                    st.failed = true;
+                    return Some((Err(e), st));
+                }
+            }
+        }
+    })
+}

@@ -126,7 +126,7 @@ pub mod vector;
 pub mod conformance;
 
 pub use crate::{
-    api::OmnexApi,
+    api::{follow, OmnexApi},
     cache::Cache,
     config::Config,
     embed::Embedder,

@@ -12,7 +12,7 @@ macro_rules! api_conformance {
             search_by_meaning_within_scope, listing_with_filters_and_pages,
             invalid_input_names_the_field, keyword_and_hybrid_find_rare_terms,
             hybrid_filters_hold_in_both_legs, odd_queries_answer_clearly,
-            ranking_signals_reorder, events_and_history);
+            ranking_signals_reorder, events_and_history, follow_yields_new_events);
     };
 }
 

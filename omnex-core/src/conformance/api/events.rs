@@ -220,3 +220,32 @@ pub async fn events_and_history(api: &dyn OmnexApi) {
         (ErrorKind::InvalidInput, Some("memories"))
     );
 }
+
+/// `follow` yields the matching events already there, then each new one as it
+/// commits, once each and in order.
+pub async fn follow_yields_new_events(api: &dyn OmnexApi) {
+    use futures::StreamExt;
+    let ns = unique_namespace();
+    let put = |key: &str| PutContext::new(&ns, key, json!(key));
+    api.put_context(put("before")).await.unwrap();
+    let req = Changes {
+        namespaces: vec![ns.clone()],
+        ..Changes::default()
+    };
+    let mut events = std::pin::pin!(crate::follow(api, req, Duration::from_millis(50)));
+    let first = events.next().await.unwrap().unwrap();
+    assert_eq!(first.key.as_deref(), Some("before"));
+    let wait = tokio::time::timeout(Duration::from_secs(10), async {
+        api.put_context(put("after-1")).await.unwrap();
+        api.put_context(put("after-2")).await.unwrap();
+        let a = events.next().await.unwrap().unwrap();
+        let b = events.next().await.unwrap().unwrap();
+        (a, b)
+    });
+    let (a, b) = wait.await.expect("new events within 10 s");
+    assert_eq!(
+        (a.key.as_deref(), b.key.as_deref()),
+        (Some("after-1"), Some("after-2"))
+    );
+    assert!(first.seq < a.seq && a.seq < b.seq);
+}
