@@ -251,8 +251,13 @@ impl BackendArgs {
     }
 
     /// The engine's configuration: the file, then the variables, then the flags.
+    /// The engine's configuration for every command but `serve`: without background
+    /// workers, so a short command never claims a job it will not live to finish
+    /// (`omnex worker` runs its own).
     pub(crate) async fn config(&self) -> anyhow::Result<Config> {
-        self.apply(self.file().await?.omnex)
+        let mut config = self.apply(self.file().await?.omnex)?;
+        config.workers = 0;
+        Ok(config)
     }
 
     fn apply(&self, mut c: Config) -> anyhow::Result<Config> {

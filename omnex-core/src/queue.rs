@@ -83,6 +83,7 @@ pub trait JobQueue: Send + Sync + fmt::Debug + 'static {
     /// Concurrent dispatchers serialize, so every event is planned exactly once.
     /// Returns the events read.
     async fn dispatch_events(&self, limit: usize, upto: i64, plan: &Plan<'_>) -> Result<usize>;
-    /// Removes jobs that finished (done, cancelled or dead) before `before`.
+    /// Removes jobs that finished (done, cancelled or dead) before `before`, after
+    /// cancelling running jobs whose cancelling was asked and whose lease ran out.
     async fn prune_jobs(&self, before: Timestamp) -> Result<u64>;
 }

@@ -46,7 +46,8 @@ macro_rules! store_conformance {
             scan_index_entries_pages, meta_roundtrip, invalid_cursor_is_invalid_input,
             text_rare_term_first, text_filter_is_prefilter, text_never_stale,
             text_unicode_and_bm25_order, tenants_keep_contexts_apart, tenants_keep_memories_apart,
-            api_keys_roundtrip, audit_log_pages, events_record_every_write,
+            api_keys_roundtrip, audit_log_pages, memory_ids_never_move_between_tenants,
+            events_record_every_write,
             events_expire_and_prune, jobs_claim_lease_and_finish, jobs_claim_in_batches_by_kind,
             webhooks_dispatch_each_event_once);
     };

@@ -135,6 +135,13 @@ impl Omnex {
                 ),
             ));
         }
+        if kind == JobKind::Export && self.principal.namespaces.is_some() {
+            return self
+                .denied_if(Err(Error::forbidden(
+                    "an export covers the whole tenant: a key limited to namespaces may not start one",
+                )))
+                .await;
+        }
         if matches!(kind, JobKind::Reindex | JobKind::Cleanup) && !self.principal.operator {
             // Both act on the whole store, not one tenant.
             return self
@@ -162,6 +169,26 @@ impl Omnex {
             .await?
             .filter(|j| self.principal.operator || j.tenant == self.principal.tenant)
             .ok_or_else(|| Error::not_found(Entity::Job, id))
+    }
+
+    /// The records of a finished export job (admin, not limited to namespaces: an
+    /// export covers the whole tenant).
+    pub async fn job_output(&self, id: &str) -> Result<String> {
+        self.require(Permission::Admin).await?;
+        if self.principal.namespaces.is_some() {
+            return self
+                .denied_if(Err(Error::forbidden(
+                    "an export covers the whole tenant: a key limited to namespaces may not read it",
+                )))
+                .await;
+        }
+        let job = self.get_job(id).await?;
+        job.output
+            .as_ref()
+            .and_then(|o| o.get("jsonl"))
+            .and_then(|t| t.as_str())
+            .map(str::to_owned)
+            .ok_or_else(|| Error::not_found(Entity::Job, format!("{id}/output")))
     }
 
     /// The caller's tenant's jobs (every tenant's for an operator), newest first.

@@ -89,12 +89,15 @@ struct Lease<'a> {
     job: &'a Job,
     worker: &'a str,
     lease: Duration,
+    /// The last progress recorded, which the heartbeat records again.
+    progress: parking_lot::Mutex<(u64, Option<u64>)>,
 }
 
 impl Lease<'_> {
     /// Records progress and renews the lease; `Stop::Cancelled` when the job was
     /// cancelled or taken over.
     async fn checkpoint(&self, done: u64, total: Option<u64>) -> std::result::Result<(), Stop> {
+        *self.progress.lock() = (done, total);
         let until = now() + chrono::TimeDelta::from_std(self.lease).unwrap_or_default();
         if self
             .omnex
@@ -108,11 +111,54 @@ impl Lease<'_> {
             Err(Stop::Cancelled)
         }
     }
+
+    /// Runs `work` while renewing the lease every third of it, so a job without
+    /// checkpoints of its own (an import, an export, a delivery) keeps its lease; a
+    /// cancel or a takeover seen by the heartbeat stops `work`, except a reindex,
+    /// which always finishes (stopped half-way it would leave the index half-built).
+    async fn heartbeat<T>(
+        &self,
+        work: impl std::future::Future<Output = std::result::Result<T, Stop>>,
+    ) -> std::result::Result<T, Stop> {
+        // Two futures polled side by side: the renewal waits for the store without
+        // holding up the job (which may hold the store's write lock meanwhile).
+        let beat = async {
+            let mut tick = tokio::time::interval((self.lease / 3).max(Duration::from_millis(100)));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let (done, total) = *self.progress.lock();
+                match self.checkpoint(done, total).await {
+                    Err(Stop::Cancelled) if self.job.kind != JobKind::Reindex => {
+                        return Stop::Cancelled;
+                    }
+                    Err(e @ Stop::Failed(_)) => {
+                        warn!(job = %self.job.id, error = %stop_text(&e), "cannot renew a job's lease");
+                    }
+                    _ => {}
+                }
+            }
+        };
+        tokio::pin!(work);
+        tokio::pin!(beat);
+        tokio::select! {
+            out = &mut work => out,
+            stop = &mut beat => Err(stop),
+        }
+    }
+}
+
+fn stop_text(stop: &Stop) -> String {
+    match stop {
+        Stop::Cancelled => "cancelled".into(),
+        Stop::Failed(e) | Stop::Later(e, _) => e.to_string(),
+    }
 }
 
 impl Omnex {
     /// Runs `opts.concurrency` workers and the webhook dispatcher until `shutdown`
-    /// completes; jobs in flight then finish (their leases cover them otherwise).
+    /// completes. Jobs in flight are then abandoned: another worker takes each over
+    /// when its lease runs out (the attempt counts).
     /// `omnex worker` runs this; servers run it in the background (`workers`).
     pub async fn run_workers(
         &self,
@@ -281,8 +327,9 @@ impl Omnex {
                 job,
                 worker,
                 lease,
+                progress: parking_lot::Mutex::new((job.done, job.total)),
             };
-            match self.run_job(&lease).await {
+            match lease.heartbeat(self.run_job(&lease)).await {
                 Ok(output) => JobOutcome::Done(output),
                 Err(Stop::Cancelled) => JobOutcome::Cancelled,
                 Err(Stop::Failed(e)) if is_permanent(&e) => JobOutcome::Dead(e.to_string()),
@@ -333,6 +380,9 @@ impl Omnex {
                 let mut done = usize::try_from(job.done).unwrap_or(usize::MAX);
                 for chunk in input.items.chunks(EMBED_CHUNK).skip(done / EMBED_CHUNK) {
                     let (ids, batch): (Vec<_>, Vec<_>) = chunk.iter().cloned().unzip();
+                    // Checked again as it is written: the key may have been limited
+                    // since, and the tenant's quota counts what earlier chunks added.
+                    omnex.check_new_memories(&batch).await?;
                     omnex.write_new_memories(batch, ids).await?;
                     done += chunk.len();
                     lease.checkpoint(done as u64, Some(total)).await?;
@@ -377,8 +427,10 @@ impl Omnex {
                             break;
                         }
                         Ok(()) = rx.changed() => {
+                            // A rebuild is never stopped half-way (the index would
+                            // be left half-built): the result is not looked at.
                             let n = *rx.borrow_and_update();
-                            lease.checkpoint(n, None).await?;
+                            let _ = lease.checkpoint(n, None).await;
                         }
                     }
                 }

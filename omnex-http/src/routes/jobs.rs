@@ -182,6 +182,7 @@ pub(crate) async fn cancel_job(
     responses(
         (status = 200, description = "The export", content_type = "application/x-ndjson"),
         (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Needs admin, not limited to namespaces", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job, or it has no records (yet)", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -189,24 +190,8 @@ pub(crate) async fn job_output(
     omnex: Caller,
     AppPath(p): AppPath<IdPath>,
 ) -> Result<Response, ApiError> {
-    let job = omnex.get_job(&p.id).await?;
-    let Some(text) = job
-        .output
-        .as_ref()
-        .and_then(|o| o.get("jsonl"))
-        .and_then(|t| t.as_str())
-    else {
-        return Err(omnex_core::Error::not_found(
-            omnex_core::error::Entity::Job,
-            format!("{}/output", p.id),
-        )
-        .into());
-    };
-    Ok((
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        text.to_owned(),
-    )
-        .into_response())
+    let text = omnex.job_output(&p.id).await?;
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response())
 }
 
 /// Subscribe a webhook to the caller's tenant's events (needs `admin`).

@@ -104,7 +104,8 @@ pub(super) async fn claim(
         "UPDATE jobs SET status = 'running', worker = $1, lease_until = $2, \
          attempts = attempts + 1, updated_at = $3 \
          WHERE id IN (SELECT id FROM jobs WHERE ((status = 'queued' AND run_at <= $3) \
-                      OR (status = 'running' AND lease_until < $3)) AND kind = ANY($4) \
+                      OR (status = 'running' AND lease_until < $3)) AND NOT cancel \
+                      AND kind = ANY($4) \
                       ORDER BY run_at, id LIMIT $5 FOR UPDATE SKIP LOCKED) \
          RETURNING {JOB_COLUMNS}, input"
     ))
@@ -178,8 +179,9 @@ pub(super) async fn finish(
             .bind(output),
             JobOutcome::Retry { error, at } => sqlx::query(concat!(
                 "UPDATE jobs SET \
-                 status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
-                 finished_at = CASE WHEN attempts >= max_attempts THEN $1 END, \
+                 status = CASE WHEN cancel THEN 'cancelled' \
+                               WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+                 finished_at = CASE WHEN cancel OR attempts >= max_attempts THEN $1 END, \
                  run_at = $4, error = $5, lease_until = NULL, worker = NULL, updated_at = $1 ",
                 own!()
             ))
@@ -225,8 +227,13 @@ pub(super) async fn get(pool: &PgPool, id: &str) -> Result<Option<Job>> {
 
 pub(super) async fn list(pool: &PgPool, req: &ListJobs) -> Result<Page<Job>> {
     let limit = validate::page_limit(req.limit)?;
+    // An export's records stay out of listings (read them with `get`).
+    let columns = JOB_COLUMNS.replace(
+        "output",
+        "CASE WHEN kind = 'export' THEN NULL ELSE output END AS output",
+    );
     let mut qb = QueryBuilder::<Postgres>::new(format!(
-        "SELECT {JOB_COLUMNS}, NULL::jsonb AS input FROM jobs WHERE TRUE"
+        "SELECT {columns}, NULL::jsonb AS input FROM jobs WHERE TRUE"
     ));
     if let Some(t) = &req.tenant {
         qb.push(" AND tenant = ").push_bind(t.to_string());
@@ -356,6 +363,16 @@ pub(super) async fn delete_webhook(pool: &PgPool, id: &str) -> Result<bool> {
 }
 
 pub(super) async fn prune(pool: &PgPool, before: Timestamp) -> Result<u64> {
+    // A job whose cancelling was asked and whose worker then died ends here.
+    let now = now();
+    sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = $1, updated_at = $1 \
+         WHERE status = 'running' AND cancel AND lease_until < $1",
+    )
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
     sqlx::query(
         "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1 \
          AND status IN ('done', 'cancelled', 'dead')",

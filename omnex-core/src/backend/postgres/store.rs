@@ -346,6 +346,7 @@ impl Store for PostgresStore {
              created_at = excluded.created_at, updated_at = excluded.updated_at, \
              expires_at = excluded.expires_at, terms = excluded.terms, \
              terms_len = excluded.terms_len, version = memories.version + 1 \
+             WHERE memories.tenant = excluded.tenant \
              RETURNING id, version"
         ))
         .bind(&ids)
@@ -373,6 +374,14 @@ impl Store for PostgresStore {
                 Ok((id, u64::try_from(v).unwrap_or_default()))
             })
             .collect::<Result<std::collections::HashMap<_, _>>>()?;
+        if let Some(m) = batch.iter().find(|m| !versions.contains_key(&m.id.0)) {
+            // A memory of another tenant holds this id: nothing of the batch is kept.
+            return Err(Error::Conflict {
+                entity: crate::error::Entity::Memory,
+                id: m.id.to_string(),
+                detail: "this id belongs to a memory of another tenant".into(),
+            });
+        }
         let at = now();
         log_changes(&mut tx, &ids, at).await?;
         let made: Vec<Event> = batch

@@ -113,7 +113,7 @@ pub(super) async fn claim(
             .push_bind(now_us)
             .push(" OR status = 'running' AND lease_until < ")
             .push_bind(now_us)
-            .push(") AND kind IN (");
+            .push(") AND cancel = 0 AND kind IN (");
         let mut sep = qb.separated(", ");
         for k in kinds {
             sep.push_bind(k.as_str());
@@ -207,8 +207,9 @@ pub(super) async fn finish(
             .bind(output.as_ref().map(serde_json::Value::to_string)),
             JobOutcome::Retry { error, at } => sqlx::query(concat!(
                 "UPDATE jobs SET \
-                 status = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
-                 finished_at = CASE WHEN attempts >= max_attempts THEN ?1 END, \
+                 status = CASE WHEN cancel THEN 'cancelled' \
+                               WHEN attempts >= max_attempts THEN 'dead' ELSE 'queued' END, \
+                 finished_at = CASE WHEN cancel OR attempts >= max_attempts THEN ?1 END, \
                  run_at = ?4, error = ?5, lease_until = NULL, worker = NULL, updated_at = ?1 ",
                 own!()
             ))
@@ -254,8 +255,13 @@ pub(super) async fn get(pool: &SqlitePool, id: &str) -> Result<Option<Job>> {
 
 pub(super) async fn list(pool: &SqlitePool, req: &ListJobs) -> Result<Page<Job>> {
     let limit = validate::page_limit(req.limit)?;
+    // An export's records stay out of listings (read them with `get`).
+    let columns = JOB_COLUMNS.replace(
+        "output",
+        "CASE WHEN kind = 'export' THEN NULL ELSE output END AS output",
+    );
     let mut qb = QueryBuilder::<Sqlite>::new(format!(
-        "SELECT {JOB_COLUMNS}, NULL AS input FROM jobs WHERE 1 = 1"
+        "SELECT {columns}, NULL AS input FROM jobs WHERE 1 = 1"
     ));
     if let Some(t) = &req.tenant {
         qb.push(" AND tenant = ").push_bind(t.to_string());
@@ -387,6 +393,16 @@ pub(super) async fn delete_webhook(pool: &SqlitePool, id: &str) -> Result<bool> 
 }
 
 pub(super) async fn prune(pool: &SqlitePool, before: Timestamp) -> Result<u64> {
+    // A job whose cancelling was asked and whose worker then died ends here.
+    let now_us = to_micros(now());
+    sqlx::query(
+        "UPDATE jobs SET status = 'cancelled', finished_at = ?1, updated_at = ?1 \
+         WHERE status = 'running' AND cancel = 1 AND lease_until < ?1",
+    )
+    .bind(now_us)
+    .execute(pool)
+    .await
+    .map_err(map_err)?;
     sqlx::query(
         "DELETE FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ? \
          AND status IN ('done', 'cancelled', 'dead')",

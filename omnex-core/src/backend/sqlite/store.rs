@@ -27,6 +27,16 @@ use crate::{
 
 const PRUNED_THROUGH: &str = "changes_pruned_through";
 
+/// A memory id that another tenant holds: a write never moves a memory between
+/// tenants.
+pub(super) fn other_tenant(id: MemoryId) -> crate::Error {
+    crate::Error::Conflict {
+        entity: crate::error::Entity::Memory,
+        id: id.to_string(),
+        detail: "this id belongs to a memory of another tenant".into(),
+    }
+}
+
 /// The columns of a removed memory that its event needs.
 const REMOVED: &str = "id, tenant, namespace, user_id, agent_id, session_id, version";
 
@@ -308,6 +318,7 @@ impl Store for SqliteStore {
                  created_at = excluded.created_at, updated_at = excluded.updated_at, \
                  expires_at = excluded.expires_at, tenant = excluded.tenant, doc = excluded.doc, \
                  version = memories.version + 1 \
+                 WHERE memories.tenant = excluded.tenant \
                  RETURNING version"
             ))
             .bind(m.id.to_string())
@@ -323,9 +334,10 @@ impl Store for SqliteStore {
             .bind(m.expires_at.map(to_micros))
             .bind(m.tenant.as_str())
             .bind(doc)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await
-            .map_err(map_err)?;
+            .map_err(map_err)?
+            .ok_or_else(|| other_tenant(m.id))?;
             if let (Some(analyzer), Some(doc)) = (analyzer, doc) {
                 text::index(&mut tx, analyzer, doc, &m.content).await?;
             }

@@ -230,3 +230,27 @@ pub async fn audit_log_pages(s: &dyn Store) {
         .unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
 }
+
+/// A write never moves a memory to another tenant: a batch that holds another
+/// tenant's id is a `Conflict`, and nothing of it is kept.
+pub async fn memory_ids_never_move_between_tenants(s: &dyn Store) {
+    let ns = unique_namespace();
+    let mut rng = Rng::new(11);
+    let (a, b) = (unique_tenant(), unique_tenant());
+    let mut mine = memory(Scope::namespace(&ns), "tenant a's memory", &mut rng);
+    mine.tenant = a.clone();
+    s.put_memories(std::slice::from_ref(&mine)).await.unwrap();
+    let mut fresh = memory(Scope::namespace(&ns), "a new memory of b", &mut rng);
+    fresh.tenant = b.clone();
+    let mut taken = mine.clone();
+    taken.tenant = b.clone();
+    taken.content = "b's attempt".into();
+    let err = s.put_memories(&[fresh.clone(), taken]).await.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Conflict, "{err}");
+    let got = s.get_memories(&[mine.id, fresh.id]).await.unwrap();
+    assert_eq!(got.len(), 1, "nothing of the batch is kept");
+    assert_eq!(
+        (got[0].tenant.clone(), got[0].content.as_str()),
+        (a, "tenant a's memory")
+    );
+}
