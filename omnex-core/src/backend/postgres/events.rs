@@ -181,26 +181,39 @@ pub(super) async fn event_head(pool: &PgPool) -> Result<i64> {
 }
 
 pub(super) async fn prune(pool: &PgPool, before: Timestamp) -> Result<u64> {
+    prune_log(pool, "events", PRUNED_THROUGH, before).await
+}
+
+/// Deletes the entries of a log table (`events`, `memory_changes`) older than
+/// `before` under the change-log lock, recording under `pruned_key` the last
+/// position removed.
+pub(super) async fn prune_log(
+    pool: &PgPool,
+    table: &'static str,
+    pruned_key: &str,
+    before: Timestamp,
+) -> Result<u64> {
     let mut tx = pool.begin().await.map_err(map_err)?;
     sqlx::query("SELECT pg_advisory_xact_lock($1)")
         .bind(CHANGE_LOG_LOCK)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-    let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE at < $1")
-        .bind(before)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+    let last: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT max(seq) FROM {table} WHERE at < $1"))
+            .bind(before)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
     let Some(last) = last else {
         return Ok(0);
     };
-    let done = sqlx::query("DELETE FROM events WHERE seq <= $1")
+    let done = sqlx::query(&format!("DELETE FROM {table} WHERE seq <= $1"))
         .bind(last)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-    set_meta(&mut tx, PRUNED_THROUGH, &last.to_string()).await?;
+    set_meta(&mut tx, pruned_key, &last.to_string()).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(done.rows_affected())
 }

@@ -543,29 +543,7 @@ impl Store for PostgresStore {
     }
 
     async fn prune_changes(&self, before: Timestamp) -> Result<u64> {
-        let mut tx = self.pool.begin().await.map_err(map_err)?;
-        sqlx::query("SELECT pg_advisory_xact_lock($1)")
-            .bind(CHANGE_LOG_LOCK)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT max(seq) FROM memory_changes WHERE at < $1")
-                .bind(before)
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        let Some(last) = last else {
-            return Ok(0);
-        };
-        let done = sqlx::query("DELETE FROM memory_changes WHERE seq <= $1")
-            .bind(last)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        set_meta(&mut tx, PRUNED_THROUGH, &last.to_string()).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        events::prune_log(&self.pool, "memory_changes", PRUNED_THROUGH, before).await
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<Purged> {

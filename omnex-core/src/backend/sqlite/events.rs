@@ -172,21 +172,33 @@ pub(super) async fn event_head(pool: &SqlitePool) -> Result<i64> {
 }
 
 pub(super) async fn prune(pool: &SqlitePool, before: Timestamp) -> Result<u64> {
+    prune_log(pool, "events", PRUNED_THROUGH, before).await
+}
+
+/// Deletes the entries of a log table (`events`, `memory_changes`) older than
+/// `before`, recording under `pruned_key` the last position removed.
+pub(super) async fn prune_log(
+    pool: &SqlitePool,
+    table: &'static str,
+    pruned_key: &str,
+    before: Timestamp,
+) -> Result<u64> {
     let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_err)?;
-    let last: Option<i64> = sqlx::query_scalar("SELECT max(seq) FROM events WHERE at < ?")
-        .bind(to_micros(before))
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(map_err)?;
+    let last: Option<i64> =
+        sqlx::query_scalar(&format!("SELECT max(seq) FROM {table} WHERE at < ?"))
+            .bind(to_micros(before))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(map_err)?;
     let Some(last) = last else {
         return Ok(0);
     };
-    let done = sqlx::query("DELETE FROM events WHERE seq <= ?")
+    let done = sqlx::query(&format!("DELETE FROM {table} WHERE seq <= ?"))
         .bind(last)
         .execute(&mut *tx)
         .await
         .map_err(map_err)?;
-    set_meta_position(&mut tx, PRUNED_THROUGH, last).await?;
+    set_meta_position(&mut tx, pruned_key, last).await?;
     tx.commit().await.map_err(map_err)?;
     Ok(done.rows_affected())
 }

@@ -500,33 +500,7 @@ impl Store for SqliteStore {
     }
 
     async fn prune_changes(&self, before: Timestamp) -> Result<u64> {
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(map_err)?;
-        let last: Option<i64> =
-            sqlx::query_scalar("SELECT max(seq) FROM memory_changes WHERE at < ?")
-                .bind(to_micros(before))
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(map_err)?;
-        let Some(last) = last else {
-            return Ok(0);
-        };
-        let done = sqlx::query("DELETE FROM memory_changes WHERE seq <= ?")
-            .bind(last)
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        sqlx::query("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)")
-            .bind(PRUNED_THROUGH)
-            .bind(last.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(map_err)?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(done.rows_affected())
+        events::prune_log(&self.pool, "memory_changes", PRUNED_THROUGH, before).await
     }
 
     async fn purge_expired(&self, now: Timestamp) -> Result<Purged> {
