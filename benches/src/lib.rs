@@ -72,7 +72,16 @@ pub async fn embed_cached(
 
 /// Resident memory of this process in bytes (Linux; 0 elsewhere).
 pub fn rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+    rss_of("/proc/self/status")
+}
+
+/// Resident memory of process `pid` in bytes (Linux; 0 elsewhere).
+pub fn rss_bytes_of(pid: u32) -> u64 {
+    rss_of(&format!("/proc/{pid}/status"))
+}
+
+fn rss_of(status: &str) -> u64 {
+    std::fs::read_to_string(status)
         .ok()
         .and_then(|s| {
             s.lines()
@@ -81,6 +90,37 @@ pub fn rss_bytes() -> u64 {
                 .and_then(|kb| kb.parse::<u64>().ok())
         })
         .map_or(0, |kb| kb * 1024)
+}
+
+/// A running `omnex serve`, killed when dropped.
+pub struct Server {
+    /// The server process.
+    pub child: std::process::Child,
+    /// Its base URL, `http://127.0.0.1:PORT`.
+    pub base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spawns `cmd` (an `omnex serve` with piped stdout) and waits for the address it
+/// prints first.
+pub fn start_server(mut cmd: std::process::Command) -> BoxResult<Server> {
+    use std::io::BufRead;
+    let mut child = cmd.spawn()?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = std::io::BufReader::new(stdout).lines();
+    let first = lines.next().ok_or("serve printed nothing")??;
+    let base = first
+        .strip_prefix("Omnex is listening on ")
+        .ok_or_else(|| format!("unexpected first line {first:?}"))?
+        .to_owned();
+    std::thread::spawn(move || for _ in lines {});
+    Ok(Server { child, base })
 }
 
 /// `v` scaled to unit length.

@@ -62,6 +62,13 @@ pub(crate) struct ServeArgs {
     /// Request timeout in milliseconds [default: 30000].
     #[arg(long, env = "OMNEX_REQUEST_TIMEOUT_MS")]
     request_timeout_ms: Option<u64>,
+    /// Time a client has to send a request's headers, in milliseconds; idle
+    /// keep-alive connections close after it too [default: 10000].
+    #[arg(long, env = "OMNEX_HEADER_TIMEOUT_MS")]
+    header_timeout_ms: Option<u64>,
+    /// Most connections open at once [default: 4096].
+    #[arg(long, env = "OMNEX_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Allowed CORS origin (repeat, or comma-separate; `*` for any).
     #[arg(
         long = "cors-origin",
@@ -126,6 +133,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.request_timeout_ms {
             opts.request_timeout_ms = v;
+        }
+        if let Some(v) = self.header_timeout_ms {
+            opts.header_timeout_ms = v;
+        }
+        if let Some(v) = self.max_connections {
+            opts.max_connections = v;
         }
         if !self.cors_origins.is_empty() {
             opts.cors_origins = self.cors_origins.clone();

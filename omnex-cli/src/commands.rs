@@ -38,7 +38,7 @@ pub(crate) async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     if opts.api_key().is_some() {
         println!("  /api/v1 requires `Authorization: Bearer <api key>`");
     }
-    omnex_http::serve(listener, app, omnex_http::shutdown_signal()).await?;
+    omnex_http::serve_with(listener, app, &opts, omnex_http::shutdown_signal()).await?;
     // Every acknowledged write is already committed (and synced) by the store; the
     // index snapshot lets the next start skip rebuilding the index.
     save_index(&omnex).await;

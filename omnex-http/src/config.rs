@@ -17,6 +17,12 @@ pub struct ServerOptions {
     pub body_limit: usize,
     /// Longest a request may run, in milliseconds (default 30,000).
     pub request_timeout_ms: u64,
+    /// Longest a client may take to send a request's headers, in milliseconds
+    /// (default 10,000); an idle keep-alive connection is closed after it too.
+    pub header_timeout_ms: u64,
+    /// Most connections open at once (default 4,096); past it the server accepts
+    /// no more until one closes.
+    pub max_connections: usize,
     /// Origins allowed by CORS (`*` for any); none by default.
     pub cors_origins: Vec<String>,
     /// Requests per second the server accepts before answering 429 (0 = no limit).
@@ -101,6 +107,8 @@ impl Default for ServerOptions {
             api_key: None,
             body_limit: 1024 * 1024,
             request_timeout_ms: 30_000,
+            header_timeout_ms: 10_000,
+            max_connections: 4096,
             cors_origins: Vec::new(),
             rate_limit: 0,
             key_rate_limit: 0,
@@ -118,6 +126,11 @@ impl ServerOptions {
         self.api_key.as_deref().filter(|k| !k.is_empty())
     }
 
+    /// The header timeout as a duration.
+    pub fn header_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_timeout_ms.max(1))
+    }
+
     /// The request timeout as a duration.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms.max(1))
@@ -131,6 +144,8 @@ impl fmt::Debug for ServerOptions {
             .field("api_key", &self.api_key.as_ref().map(|_| "***"))
             .field("body_limit", &self.body_limit)
             .field("request_timeout_ms", &self.request_timeout_ms)
+            .field("header_timeout_ms", &self.header_timeout_ms)
+            .field("max_connections", &self.max_connections)
             .field("cors_origins", &self.cors_origins)
             .field("rate_limit", &self.rate_limit)
             .field("key_rate_limit", &self.key_rate_limit)

@@ -214,16 +214,21 @@ pub(crate) async fn timeout(State(limit): State<Duration>, req: Request, next: N
     }
 }
 
-/// Turns a rejected oversized body (from the body-limit layer) into a problem.
+/// Turns a rejected oversized body (from the body-limit layer) into a problem, and
+/// closes its connection: the rest of that body is never read, so the connection
+/// cannot carry another request (a client that reused it would see it cut).
 pub(crate) async fn problem_for_bare_errors(req: Request, next: Next) -> Response {
-    let res = next.run(req).await;
-    if res.status() == StatusCode::PAYLOAD_TOO_LARGE
-        && res
+    let mut res = next.run(req).await;
+    if res.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        if res
             .headers()
             .get(header::CONTENT_TYPE)
             .is_none_or(|ct| ct != "application/problem+json")
-    {
-        return crate::error::payload_too_large().into_response();
+        {
+            res = crate::error::payload_too_large().into_response();
+        }
+        res.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     res
 }

@@ -37,6 +37,7 @@ pub mod config;
 mod error;
 mod layers;
 mod limits;
+mod serve;
 mod openapi;
 mod routes;
 mod tokens;
@@ -45,6 +46,7 @@ pub use crate::{
     config::{JwtProvider, ServerOptions},
     error::{ApiError, Problem},
     openapi::{openapi_json, ApiDoc},
+    serve::serve_with,
 };
 
 /// The API with default options (no API key, 1 MiB bodies, 30 s timeout).
@@ -145,31 +147,15 @@ fn cors(origins: &[String]) -> CorsLayer {
 /// long-lived streams (MCP event streams) are cut after it.
 pub const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Serves `app` until `shutdown` completes, then stops accepting and lets the
-/// requests in flight finish (for at most [`SHUTDOWN_GRACE`]).
+/// Serves `app` with the default connection limits (see [`serve_with`]) until
+/// `shutdown` completes, then stops accepting and lets the requests in flight finish
+/// (for at most [`SHUTDOWN_GRACE`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = signalled_tx.send(());
-    });
-    tokio::select! {
-        res = server => res,
-        () = async {
-            if signalled_rx.await.is_ok() {
-                tokio::time::sleep(SHUTDOWN_GRACE).await;
-            } else {
-                std::future::pending::<()>().await;
-            }
-        } => {
-            tracing::warn!("connections still open {SHUTDOWN_GRACE:?} after the shutdown signal were closed");
-            Ok(())
-        }
-    }
+    serve_with(listener, app, &ServerOptions::default(), shutdown).await
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.

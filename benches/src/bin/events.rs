@@ -15,8 +15,7 @@
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 use std::{
-    io::{BufRead, BufReader},
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
         Arc, Mutex,
@@ -25,22 +24,10 @@ use std::{
 };
 
 use axum::{body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-use omnex_benches::{arg, BoxResult};
+use omnex_benches::{arg, start_server, BoxResult, Server};
 use serde_json::{json, Value};
 
 const SECRET: &str = "whsec_benchmark_secret_0123";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn serve(
     bin: &str,
@@ -62,16 +49,7 @@ fn serve(
     if let Some(s) = store {
         cmd.args(["--storage", s]);
     }
-    let mut child = cmd.spawn()?;
-    let stdout = child.stdout.take().ok_or("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let first = lines.next().ok_or("serve printed nothing")??;
-    let base = first
-        .strip_prefix("Omnex is listening on ")
-        .ok_or_else(|| format!("unexpected first line {first:?}"))?
-        .to_owned();
-    std::thread::spawn(move || for _ in lines {});
-    Ok(Server { child, base })
+    start_server(cmd)
 }
 
 /// Writers PUT contexts for `secs`; returns the writes done.

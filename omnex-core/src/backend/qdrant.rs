@@ -94,6 +94,19 @@ pub fn collection_name(model: &str, dimension: usize) -> String {
     format!("omnex_{}_{dimension}", slug.trim_matches('_'))
 }
 
+/// Whether a status message says the server could not be reached or the
+/// connection broke, rather than that the server refused the request.
+fn is_connection_failure(message: &str) -> bool {
+    [
+        "Failed to connect",
+        "transport error",
+        "connection error",
+        "ConnectError",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+}
+
 fn map_err(e: QdrantError) -> Error {
     use tonic::Code;
     match &e {
@@ -102,6 +115,11 @@ fn map_err(e: QdrantError) -> Error {
                 Error::unavailable(BACKEND, e)
             }
             Code::InvalidArgument => Error::invalid_input("vector", status.message().to_owned()),
+            // The client reports a server it cannot reach as `Internal` ("Failed to
+            // connect to …"): that is an outage, not a bug.
+            Code::Internal | Code::Unknown if is_connection_failure(status.message()) => {
+                Error::unavailable(BACKEND, e)
+            }
             _ => Error::internal(BACKEND, e),
         },
         QdrantError::ResourceExhaustedError { .. } => Error::unavailable(BACKEND, e),
@@ -545,5 +563,26 @@ mod conformance {
             "omnex_all-minilm-l6-v2_384"
         );
         assert_eq!(metadata_field("a.b"), "m_612e62");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+
+    #[test]
+    fn an_unreachable_server_is_unavailable_not_internal() {
+        let refused = QdrantError::ResponseError {
+            status: tonic::Status::internal(
+                "Failed to connect to http://127.0.0.1:6334/: tonic::transport::Error(Transport, \
+                 ConnectError(\"tcp connect error\"))",
+            ),
+        };
+        assert_eq!(map_err(refused).kind(), ErrorKind::Unavailable);
+        let bug = QdrantError::ResponseError {
+            status: tonic::Status::internal("Service internal error: index corrupted"),
+        };
+        assert_eq!(map_err(bug).kind(), ErrorKind::Internal);
     }
 }

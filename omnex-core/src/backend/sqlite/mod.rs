@@ -119,6 +119,10 @@ impl SqliteStore {
             .min_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            // On a full disk SQLite may end a transaction by itself; the driver then
+            // still counts it as open and every later BEGIN on that connection
+            // fails. Such a connection is closed and another one opened.
+            .before_acquire(|conn, _| Box::pin(async move { Ok(!conn.is_in_transaction()) }))
             .connect_with(opts.clone())
             .await
             .map_err(unavailable)?;
@@ -212,6 +216,15 @@ pub(crate) fn push_filter(
 
 /// Translates sqlx errors into Omnex errors at the boundary.
 pub(crate) fn map_err(e: sqlx::Error) -> Error {
+    if is_disk_full(&e) {
+        return Error::unavailable(
+            "sqlite",
+            format!(
+                "the disk is full ({e}): the write was not made and nothing stored was \
+                 lost; free space on the data directory's disk and retry"
+            ),
+        );
+    }
     match &e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             Error::unavailable("sqlite", e)
@@ -225,6 +238,17 @@ pub(crate) fn map_err(e: sqlx::Error) -> Error {
             }
         }
         _ => Error::internal("sqlite", e),
+    }
+}
+
+/// SQLITE_FULL (13), or the operating system's "no space left on device".
+fn is_disk_full(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            db.code().as_deref() == Some("13") || db.message().contains("disk is full")
+        }
+        sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+        _ => false,
     }
 }
 
