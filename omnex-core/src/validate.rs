@@ -1,4 +1,10 @@
 //! Every input rule, once. Frontends never re-check.
+//!
+//! With the `openapi` feature, [`schema`] states the same rules as JSON Schemas
+//! for the HTTP API's document, built from the constants below.
+
+#[cfg(feature = "openapi")]
+pub mod schema;
 
 use crate::{
     model::{Filter, Metadata, Scope, SearchMode, Timestamp},
@@ -31,6 +37,32 @@ pub const DEFAULT_PAGE: usize = 50;
 pub const MAX_SEARCH_LIMIT: usize = 100;
 /// Default number of search hits.
 pub const DEFAULT_SEARCH_LIMIT: usize = 10;
+/// Default number of events in a read of the event log.
+pub const DEFAULT_EVENT_LIMIT: usize = 100;
+/// Most memories in one asynchronous batch (a job).
+pub const MAX_ASYNC_BATCH: usize = 100_000;
+/// Longest time to live: 100 years, in seconds.
+pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 86_400;
+/// Longest metadata key a filter names (and a search boosts by), in bytes.
+pub const MAX_FILTER_KEY_LEN: usize = 256;
+/// Longest webhook URL, in bytes.
+pub const MAX_WEBHOOK_URL_LEN: usize = 2048;
+/// Shortest and longest webhook signing secret, in bytes.
+pub const WEBHOOK_SECRET_LEN: std::ops::RangeInclusive<usize> = 16..=256;
+/// Largest reciprocal-rank fusion constant.
+pub const MAX_RRF_K: f32 = 10_000.0;
+/// Largest weight of a search leg.
+pub const MAX_LEG_WEIGHT: f32 = 1000.0;
+/// Shortest and longest recency half-life, in seconds (1 second to 100 years).
+pub const HALF_LIFE_SECS: std::ops::RangeInclusive<f64> = 1.0..=(MAX_TTL_SECONDS as f64);
+/// The characters besides ASCII letters and digits a namespace may hold.
+pub const NAMESPACE_SYMBOLS: &str = "_-.:@";
+/// Longest name of an API key, in bytes.
+pub const MAX_KEY_NAME_LEN: usize = 128;
+/// Longest tenant name, in bytes.
+pub const MAX_TENANT_LEN: usize = 64;
+/// The characters besides ASCII letters and digits a tenant name may hold.
+pub const TENANT_SYMBOLS: &str = "_-.";
 
 /// A namespace: 1 to 128 bytes of ASCII letters, digits, `_`, `-`, `.`, `:` and `@`.
 pub fn namespace(ns: &str) -> Result<()> {
@@ -42,7 +74,7 @@ pub fn namespace(ns: &str) -> Result<()> {
     }
     if let Some(c) = ns
         .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ':' | '@')))
+        .find(|c| !(c.is_ascii_alphanumeric() || NAMESPACE_SYMBOLS.contains(*c)))
     {
         return Err(Error::invalid_input(
             "namespace",
@@ -229,6 +261,11 @@ pub fn tags(tags: &[String]) -> Result<()> {
         .try_for_each(|t| printable("tags", t, MAX_TAG_LEN))
 }
 
+/// A tag to filter a listing by: 1 to 128 printable bytes, as a tag is.
+pub fn tag(tag: &str) -> Result<()> {
+    printable("tag", tag, MAX_TAG_LEN)
+}
+
 /// A filter: valid scope fields, and metadata conditions on scalar values.
 pub fn filter(filter: &Filter) -> Result<()> {
     if let Some(ns) = &filter.namespace {
@@ -237,13 +274,16 @@ pub fn filter(filter: &Filter) -> Result<()> {
     scope_ids(&filter.user_id, &filter.agent_id, &filter.session_id)?;
     for (k, v) in &filter.metadata {
         if k.is_empty()
-            || k.len() > 256
+            || k.len() > MAX_FILTER_KEY_LEN
             || k.contains(['"', '\\'])
             || k.chars().any(char::is_control)
         {
             return Err(Error::invalid_input(
                 "filter",
-                format!("metadata key {k:?} must be 1 to 256 bytes without quotes or backslashes"),
+                format!(
+                    "metadata key {k:?} must be 1 to {MAX_FILTER_KEY_LEN} bytes without quotes, \
+                     backslashes or control characters"
+                ),
             ));
         }
         if v.is_array() || v.is_object() {
@@ -252,6 +292,7 @@ pub fn filter(filter: &Filter) -> Result<()> {
                 format!("the value for {k:?} must be a string, number, boolean or null"),
             ));
         }
+        no_nul_in_json("filter", v)?;
     }
     Ok(())
 }
@@ -294,7 +335,7 @@ pub fn page_limit(limit: Option<usize>) -> Result<usize> {
 /// A read of the event log: 1 to 1000 events, default 100.
 pub fn event_limit(limit: Option<usize>) -> Result<usize> {
     match limit {
-        None => Ok(100),
+        None => Ok(DEFAULT_EVENT_LIMIT),
         Some(n) if (1..=MAX_PAGE).contains(&n) => Ok(n),
         Some(n) => Err(Error::invalid_input(
             "limit",
@@ -313,18 +354,26 @@ pub fn webhook_url(url: &str) -> Result<()> {
             "must be an http or https URL with a host",
         ));
     }
-    if url.len() > 2048 {
-        return Err(Error::invalid_input("url", "is longer than 2048 bytes"));
+    if url.len() > MAX_WEBHOOK_URL_LEN {
+        return Err(Error::invalid_input(
+            "url",
+            format!("is longer than {MAX_WEBHOOK_URL_LEN} bytes"),
+        ));
     }
     Ok(())
 }
 
 /// A webhook's signing secret: 16 to 256 printable ASCII characters.
 pub fn webhook_secret(secret: &str) -> Result<()> {
-    if !(16..=256).contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic()) {
+    if !WEBHOOK_SECRET_LEN.contains(&secret.len()) || !secret.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(Error::invalid_input(
             "secret",
-            "must be 16 to 256 printable ASCII characters without spaces",
+            format!(
+                "must be {} to {} printable ASCII characters without spaces",
+                WEBHOOK_SECRET_LEN.start(),
+                WEBHOOK_SECRET_LEN.end()
+            ),
         ));
     }
     Ok(())
@@ -376,10 +425,10 @@ pub const DEFAULT_RRF_K: f32 = 10.0;
 pub fn rrf_k(k: Option<f32>) -> Result<f32> {
     match k {
         None => Ok(DEFAULT_RRF_K),
-        Some(k) if k.is_finite() && (0.0..=10_000.0).contains(&k) => Ok(k),
+        Some(k) if k.is_finite() && (0.0..=MAX_RRF_K).contains(&k) => Ok(k),
         Some(k) => Err(Error::invalid_input(
             "rrf_k",
-            format!("{k} is out of range; use 0 to 10000 (default 10)"),
+            format!("{k} is out of range; use 0 to {MAX_RRF_K} (default 10)"),
         )),
     }
 }
@@ -388,10 +437,10 @@ pub fn rrf_k(k: Option<f32>) -> Result<f32> {
 pub fn leg_weight(field: &'static str, w: Option<f32>) -> Result<f32> {
     match w {
         None => Ok(1.0),
-        Some(w) if w.is_finite() && (0.0..=1000.0).contains(&w) => Ok(w),
+        Some(w) if w.is_finite() && (0.0..=MAX_LEG_WEIGHT).contains(&w) => Ok(w),
         Some(w) => Err(Error::invalid_input(
             field,
-            format!("{w} is out of range; use 0 to 1000 (default 1)"),
+            format!("{w} is out of range; use 0 to {MAX_LEG_WEIGHT} (default 1)"),
         )),
     }
 }
@@ -420,7 +469,7 @@ pub fn half_life(text: &str) -> Result<std::time::Duration> {
         _ => return Err(bad()),
     };
     let secs = n * unit_secs;
-    if !(secs.is_finite() && (1.0..=100.0 * 365.0 * 86_400.0).contains(&secs)) {
+    if !(secs.is_finite() && HALF_LIFE_SECS.contains(&secs)) {
         return Err(Error::invalid_input(
             "recency_half_life",
             format!("{text:?} is out of range; use 1 second to 100 years"),
@@ -431,10 +480,10 @@ pub fn half_life(text: &str) -> Result<std::time::Duration> {
 
 /// A metadata field to boost by: a non-empty key of at most 256 bytes.
 pub fn boost_field(field: &str) -> Result<()> {
-    if field.is_empty() || field.len() > 256 {
+    if field.is_empty() || field.len() > MAX_FILTER_KEY_LEN {
         return Err(Error::invalid_input(
             "boost_field",
-            "name a metadata field of 1 to 256 bytes",
+            format!("name a metadata field of 1 to {MAX_FILTER_KEY_LEN} bytes"),
         ));
     }
     Ok(())
@@ -472,8 +521,8 @@ pub fn search_query(query: Option<&str>, vector: Option<&[f32]>, dimension: usiz
     Ok(())
 }
 
-/// An expiry: `expires_at` in the future or `ttl_seconds` of at least 1 from `now`,
-/// not both. Returns when the item expires.
+/// An expiry: `expires_at` in the future or `ttl_seconds` of 1 to
+/// [`MAX_TTL_SECONDS`] from `now`, not both. Returns when the item expires.
 pub fn expiry(
     expires_at: Option<Timestamp>,
     ttl_seconds: Option<u64>,
@@ -487,6 +536,10 @@ pub fn expiry(
         (Some(t), None) if t <= now => Err(Error::invalid_input("expires_at", "is in the past")),
         (Some(t), None) => Ok(Some(t)),
         (None, Some(0)) => Err(Error::invalid_input("ttl_seconds", "must be at least 1")),
+        (None, Some(s)) if s > MAX_TTL_SECONDS => Err(Error::invalid_input(
+            "ttl_seconds",
+            format!("is more than {MAX_TTL_SECONDS} (100 years)"),
+        )),
         (None, Some(s)) => i64::try_from(s)
             .ok()
             .and_then(chrono::TimeDelta::try_seconds)

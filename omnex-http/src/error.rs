@@ -2,15 +2,16 @@
 //! rejections use the same body.
 
 use axum::{
+    body::Bytes,
     extract::{
-        rejection::{JsonRejection, PathRejection, QueryRejection},
-        FromRequest, FromRequestParts,
+        rejection::{JsonRejection, MissingJsonContentType, PathRejection, QueryRejection},
+        FromRequest, FromRequestParts, Request,
     },
-    http::{header, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
 use omnex_core::{Error, ErrorKind};
-use serde::Serialize;
+use serde::{de::DeserializeOwned, Serialize};
 use utoipa::ToSchema;
 
 /// Where the error codes are documented; `type` of every problem is this plus `#code`.
@@ -227,10 +228,118 @@ impl From<PathRejection> for ApiError {
     }
 }
 
-/// A JSON body whose rejections are problem responses.
-#[derive(Debug, FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// A JSON body (an object) whose rejections are problem responses.
+///
+/// Where an integer is expected, a number with a zero fraction (`75.0`, `1e3`) is read
+/// as that integer: JSON Schema, and every client whose numbers are doubles, make no
+/// difference between them. The body is read as sent first; only when that fails is
+/// it read again with such numbers made integers, so valid requests pay nothing, and
+/// a request that still fails gets the first error.
+#[derive(Debug)]
 pub(crate) struct AppJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for AppJson<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        if !json_content_type(req.headers()) {
+            return Err(JsonRejection::from(MissingJsonContentType::default()).into());
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(JsonRejection::from)?;
+        let value = match axum::Json::<T>::from_bytes(&bytes) {
+            Ok(axum::Json(value)) => value,
+            Err(JsonRejection::JsonDataError(e)) => match with_integral_numbers(&bytes) {
+                Some(value) => value,
+                None => return Err(JsonRejection::JsonDataError(e).into()),
+            },
+            Err(other) => return Err(other.into()),
+        };
+        // serde reads a struct from an array of its fields too (`[null, null]`); every
+        // body of this API is an object.
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unprocessable_json",
+                "Unprocessable JSON",
+                "the body must be a JSON object",
+            ));
+        }
+        Ok(Self(value))
+    }
+}
+
+/// Whether the request says its body is JSON: `application/json`, or any
+/// `application/…+json` (what `axum::Json` accepts).
+fn json_content_type(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((kind, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    kind.eq_ignore_ascii_case("application")
+        && (subtype == "json" || (subtype.ends_with("+json") && subtype.len() > "+json".len()))
+}
+
+/// `bytes` read as a `T` after turning each number with a zero fraction into an integer,
+/// if there is any such number and that makes them a `T`.
+fn with_integral_numbers<T: DeserializeOwned>(bytes: &[u8]) -> Option<T> {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).ok()?;
+    if !integral_numbers(&mut value) {
+        return None;
+    }
+    serde_json::from_value(value).ok()
+}
+
+/// Turns every float in `value` that equals an integer (within the 64-bit integers)
+/// into that integer; says whether it changed anything.
+fn integral_numbers(value: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    match value {
+        Value::Number(n) => match n.as_f64().filter(|_| n.is_f64()).and_then(as_integer) {
+            Some(i) => {
+                *n = i;
+                true
+            }
+            None => false,
+        },
+        Value::Array(items) => items
+            .iter_mut()
+            .fold(false, |changed, v| integral_numbers(v) | changed),
+        Value::Object(map) => map
+            .values_mut()
+            .fold(false, |changed, v| integral_numbers(v) | changed),
+        Value::Null | Value::Bool(_) | Value::String(_) => false,
+    }
+}
+
+/// The integer a float equals, when it has no fraction and fits 64 bits. The ends are
+/// left out: a float of -2^63 or 2^64 may stand for an integer literal outside the range
+/// that was rounded onto it.
+fn as_integer(f: f64) -> Option<serde_json::Number> {
+    const TWO_63: f64 = 9_223_372_036_854_775_808.0;
+    const TWO_64: f64 = 18_446_744_073_709_551_616.0;
+    if !f.is_finite() || f.fract() != 0.0 {
+        None
+    } else if (0.0..TWO_64).contains(&f) {
+        Some((f as u64).into())
+    } else if f > -TWO_63 && f < 0.0 {
+        Some((f as i64).into())
+    } else {
+        None
+    }
+}
 
 /// Query parameters whose rejections are problem responses.
 #[derive(Debug, FromRequestParts)]

@@ -37,9 +37,9 @@ pub mod config;
 mod error;
 mod layers;
 mod limits;
-mod serve;
 mod openapi;
 mod routes;
+mod serve;
 mod tokens;
 
 pub use crate::{
@@ -100,7 +100,7 @@ pub fn router_with(omnex: Omnex, opts: &ServerOptions) -> Router {
         .nest("/api/v1", api)
         .merge(mcp)
         .merge(routes::health::routes())
-        .merge(openapi::routes())
+        .merge(openapi::routes(opts.api_key().is_some()))
         .merge(routes::health::metrics_route(metrics))
         .fallback(crate::layers::not_found)
         .method_not_allowed_fallback(crate::layers::method_not_allowed)

@@ -132,6 +132,73 @@ impl Embedder for GoneEmbedder {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_objects_and_integral_floats_are_integers() {
+    // JSON Schema counts `75.0` as an integer; so does the server, where it wants one.
+    let omnex = Omnex::builder()
+        .store(Arc::new(SqliteStore::in_memory().await.unwrap()))
+        .index(Arc::new(ExactIndex::new(8)))
+        .build()
+        .await
+        .unwrap();
+    let s = TestServer::serve(omnex, ServerOptions::default(), None).await;
+    let path = "/api/v1/contexts/ns/floats";
+    let (status, created) = s
+        .put(
+            path,
+            json!({"value": {"price": 2.5}, "ttl_seconds": 1_210_227_860.0, "if_version": 0.0}),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(created["value"], json!({"price": 2.5}));
+    let (status, replaced) = s
+        .put(
+            path,
+            json!({"value": 1, "if_version": 1.0, "ttl_seconds": 6e1}),
+        )
+        .await;
+    assert_eq!(status, 200, "{replaced}");
+    assert_eq!(replaced["version"], 2);
+    let (status, body) = s.put(path, json!({"value": 1, "if_version": 2.0})).await;
+    assert_eq!(status, 200, "{body}");
+
+    // A fraction, or a float outside the integers, is still refused.
+    for bad in [
+        json!({"value": 1, "ttl_seconds": 1.5}),
+        json!({"value": 1, "if_version": -1.0}),
+        json!({"value": 1, "if_version": 1e30}),
+    ] {
+        let (status, h, body) = raw(&s, s.http.put(s.url(path)).json(&bad)).await;
+        assert_problem(status, &body, 422, "unprocessable_json");
+        assert_eq!(content_type(&h), "application/problem+json");
+        assert!(
+            body["detail"].as_str().unwrap().contains("floating point"),
+            "the first error is kept: {body}"
+        );
+    }
+    // A body is an object, never the array of a struct's fields serde would read.
+    for (method, path, body) in [
+        (
+            reqwest::Method::PUT,
+            path.to_owned(),
+            json!([1, [], null, null, null]),
+        ),
+        (reqwest::Method::POST, "/api/v1/keys".to_owned(), json!([])),
+        (
+            reqwest::Method::POST,
+            "/api/v1/memories".to_owned(),
+            json!(["hi"]),
+        ),
+    ] {
+        let (status, _, body) = raw(&s, s.http.request(method, s.url(&path)).json(&body)).await;
+        assert_problem(status, &body, 422, "unprocessable_json");
+    }
+    // Valid requests read the body once, as sent: floats elsewhere stay floats.
+    let (status, body) = s.put(path, json!({"value": [1.0, 2.5]})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["value"], json!([1.0, 2.5]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unavailable_embedder_is_503_with_retry_after() {
     let omnex = Omnex::builder()
         .store(Arc::new(SqliteStore::in_memory().await.unwrap()))

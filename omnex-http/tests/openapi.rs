@@ -3,7 +3,18 @@
 // Tests, examples and benchmarks run outside any server: they may block and print.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
-use std::collections::BTreeSet;
+mod common;
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use common::TestServer;
+use omnex_core::{
+    backend::{exact::ExactIndex, sqlite::SqliteStore},
+    model::NewApiKey,
+    validate, Omnex,
+};
+use omnex_http::ServerOptions;
+use serde_json::{json, Value};
 
 const ROUTES: &[(&str, &str)] = &[
     ("put", "/api/v1/contexts/{namespace}/{key}"),
@@ -105,4 +116,158 @@ fn committed_document_is_up_to_date() {
         committed == generated,
         "docs/openapi.json is stale; regenerate it with\n  cargo run --bin omnex -- openapi > docs/openapi.json\n(or run this test with OMNEX_UPDATE_OPENAPI=1)"
     );
+}
+
+const METHODS: &[&str] = &["get", "put", "post", "delete", "patch"];
+
+#[test]
+fn every_api_operation_documents_the_errors_of_the_layers() {
+    let doc: Value = serde_json::from_str(omnex_http::openapi_json()).unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            if !METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            let responses = op["responses"].as_object().unwrap();
+            if !path.starts_with("/api/v1/") {
+                assert_eq!(op["security"], json!([{}]), "{method} {path} needs no key");
+                continue;
+            }
+            let mut want = vec!["401", "403", "429", "503"];
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            if op.get("requestBody").is_some() {
+                want.extend(["400", "413", "415", "422"]);
+            } else if !params.is_empty() {
+                want.push("400");
+            }
+            let in_path = params.iter().any(|p| p["in"] == "path");
+            if in_path {
+                want.push("404");
+            }
+            for status in want {
+                assert!(
+                    responses.contains_key(status),
+                    "{method} {path} does not document {status}"
+                );
+            }
+        }
+    }
+    let unavailable = &doc["components"]["responses"]["Unavailable"];
+    assert!(unavailable["headers"].get("Retry-After").is_some());
+    assert_eq!(
+        unavailable["content"]["application/problem+json"]["schema"]["$ref"],
+        "#/components/schemas/Problem"
+    );
+}
+
+#[test]
+fn input_rules_come_from_the_core() {
+    let doc: Value = serde_json::from_str(omnex_http::openapi_json()).unwrap();
+    let schemas = &doc["components"]["schemas"];
+    assert_eq!(
+        schemas["Namespace"]["maxLength"],
+        validate::MAX_NAMESPACE_LEN
+    );
+    assert_eq!(schemas["Content"]["maxLength"], validate::MAX_CONTENT_LEN);
+    assert_eq!(schemas["PageLimit"]["maximum"], validate::MAX_PAGE);
+    assert_eq!(
+        schemas["SearchLimit"]["maximum"],
+        validate::MAX_SEARCH_LIMIT
+    );
+    assert_eq!(schemas["TtlSeconds"]["maximum"], validate::MAX_TTL_SECONDS);
+    assert_eq!(schemas["Tags"]["maxItems"], validate::MAX_TAGS);
+    let body = &schemas["PutContextBody"]["allOf"][0]["properties"];
+    assert_eq!(body["tags"]["$ref"], "#/components/schemas/Tags");
+    assert_eq!(body["value"]["$ref"], "#/components/schemas/JsonValue");
+    let get_context = &doc["paths"]["/api/v1/contexts/{namespace}/{key}"]["get"];
+    assert_eq!(
+        get_context["parameters"][0]["schema"]["$ref"],
+        "#/components/schemas/Namespace"
+    );
+    // A search needs a query or a vector.
+    let forms = schemas["SearchBody"]["allOf"][1]["anyOf"]
+        .as_array()
+        .unwrap();
+    assert!(forms.iter().all(|f| {
+        let required = f["required"].as_array().unwrap();
+        required.contains(&json!("query")) || required.contains(&json!("vector"))
+    }));
+}
+
+/// An embedded server without an embedder, with vectors of 8 dimensions.
+async fn small_server(opts: ServerOptions) -> TestServer {
+    let omnex = Omnex::builder()
+        .store(Arc::new(SqliteStore::in_memory().await.unwrap()))
+        .index(Arc::new(ExactIndex::new(8)))
+        .build()
+        .await
+        .unwrap();
+    TestServer::serve(omnex, opts, None).await
+}
+
+async fn served_document(s: &TestServer) -> Value {
+    let res = s.http.get(s.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    res.json().await.unwrap()
+}
+
+/// Whether any operation of `doc` needs the API key.
+fn needs_key(doc: &Value) -> bool {
+    let top = doc.get("security").is_some_and(|s| {
+        s.as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.get("api_key").is_some())
+    });
+    let op = doc["paths"].as_object().unwrap().values().any(|item| {
+        item.as_object().unwrap().values().any(|op| {
+            op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("api_key").is_some()))
+        })
+    });
+    top || op
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_document_says_whether_a_key_is_needed() {
+    let committed: Value = serde_json::from_str(omnex_http::openapi_json()).unwrap();
+    assert_eq!(committed["security"], json!([{"api_key": []}]));
+
+    let keyed = small_server(ServerOptions {
+        api_key: Some("s3cret-key".into()),
+        ..ServerOptions::default()
+    })
+    .await;
+    let doc = served_document(&keyed).await;
+    assert_eq!(doc["security"], json!([{"api_key": []}]));
+    assert_eq!(doc["paths"]["/healthz"]["get"]["security"], json!([{}]));
+    // The served document states the server's dimension.
+    assert_eq!(doc["components"]["schemas"]["Embedding"]["minItems"], 8);
+    assert_eq!(doc["components"]["schemas"]["Embedding"]["maxItems"], 8);
+    assert!(committed["components"]["schemas"]["Embedding"]
+        .get("minItems")
+        .is_none());
+
+    let open = small_server(ServerOptions::default()).await;
+    let doc = served_document(&open).await;
+    assert!(!needs_key(&doc), "an open server's operations need no key");
+    assert!(
+        doc["components"]["securitySchemes"]
+            .get("api_key")
+            .is_some(),
+        "the scheme stays described"
+    );
+    let (status, _) = open.get("/api/v1/contexts").await;
+    assert_eq!(status, 200, "and indeed needs none");
+
+    // A stored key closes the server, and the document says so at once.
+    open.omnex
+        .create_api_key(NewApiKey::default())
+        .await
+        .unwrap();
+    let doc = served_document(&open).await;
+    assert!(needs_key(&doc));
+    let (status, _) = open.get("/api/v1/contexts").await;
+    assert_eq!(status, 401);
 }

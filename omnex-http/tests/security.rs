@@ -118,6 +118,13 @@ async fn one_tenant_never_reaches_another() {
     assert_problem(status, &res, 403, "forbidden");
     let (status, res) = call(&s, &b, "GET", "/api/v1/audit?tenant=acme", None).await;
     assert_problem(status, &res, 403, "forbidden");
+    // Every tenant's keys are the operator's to list: a tenant admin is refused, not
+    // told the `*` is malformed.
+    let (status, res) = call(&s, &b, "GET", "/api/v1/keys?tenant=*", None).await;
+    assert_problem(status, &res, 403, "forbidden");
+    // A tenant that is not a tenant name is invalid for the operator too.
+    let (status, res) = call(&s, BOOT, "GET", "/api/v1/audit?tenant=", None).await;
+    assert_problem(status, &res, 400, "invalid_input");
     let (status, log) = call(&s, &b, "GET", "/api/v1/audit?limit=1000", None).await;
     assert_eq!(status, 200);
     assert!(

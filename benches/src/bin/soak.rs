@@ -30,6 +30,9 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
+/// Memories the workload keeps in its namespace once warmed up.
+const LIVE: usize = 1000;
+
 const WORDS: &[&str] = &[
     "coffee", "hiking", "allergy", "birthday", "meeting", "python", "flight", "garden", "invoice",
     "piano", "recipe", "deadline", "museum", "bicycle", "dentist", "novel",
@@ -121,18 +124,37 @@ async fn one(s: Arc<Shared>, seed: u64) {
             }
             None => Ok(()),
         }
-    } else if roll < 0.75 {
-        let res = s.http.post(s.url("/memories")).json(&json!({"content": sentence(&mut rng, n), "namespace": "soak", "user_id": format!("u{}", n % 20)})).send().await;
-        match expect(res, &[StatusCode::CREATED], "add").await {
-            Ok(m) => {
-                if let Some(id) = m["id"].as_str() {
-                    s.ids.lock().unwrap().push(id.to_owned());
+    } else if roll < 0.85 {
+        // Adds and deletes share a fifth of the load and keep the namespace near
+        // `LIVE` memories: a steady state, so memory measures leaks, not data.
+        let live = s.ids.lock().unwrap().len();
+        if live < LIVE {
+            let res = s.http.post(s.url("/memories")).json(&json!({"content": sentence(&mut rng, n), "namespace": "soak", "user_id": format!("u{}", n % 20)})).send().await;
+            match expect(res, &[StatusCode::CREATED], "add").await {
+                Ok(m) => {
+                    if let Some(id) = m["id"].as_str() {
+                        s.ids.lock().unwrap().push(id.to_owned());
+                    }
+                    Ok(())
                 }
-                Ok(())
+                Err(e) => Err(e),
             }
-            Err(e) => Err(e),
+        } else {
+            let victim = {
+                let mut ids = s.ids.lock().unwrap();
+                let i = rng.gen_range(0..ids.len());
+                ids.swap_remove(i)
+            };
+            let res = s
+                .http
+                .delete(s.url(&format!("/memories/{victim}")))
+                .send()
+                .await;
+            expect(res, &[StatusCode::NO_CONTENT], "delete")
+                .await
+                .map(drop)
         }
-    } else if roll < 0.80 {
+    } else if roll < 0.87 {
         match id {
             Some(id) => {
                 let res = s
@@ -142,29 +164,6 @@ async fn one(s: Arc<Shared>, seed: u64) {
                     .send()
                     .await;
                 expect(res, &[StatusCode::OK, StatusCode::NOT_FOUND], "update")
-                    .await
-                    .map(drop)
-            }
-            None => Ok(()),
-        }
-    } else if roll < 0.85 {
-        // Deletes keep the namespace from growing without bound: one for every
-        // three adds.
-        let victim = {
-            let mut ids = s.ids.lock().unwrap();
-            (ids.len() > 200).then(|| {
-                let i = rng.gen_range(0..ids.len());
-                ids.swap_remove(i)
-            })
-        };
-        match victim {
-            Some(id) => {
-                let res = s
-                    .http
-                    .delete(s.url(&format!("/memories/{id}")))
-                    .send()
-                    .await;
-                expect(res, &[StatusCode::NO_CONTENT], "delete")
                     .await
                     .map(drop)
             }
@@ -352,9 +351,9 @@ async fn main() -> BoxResult<()> {
             .json()
             .await?;
         let mut ids = shared.ids.lock().unwrap();
-        for m in res["memories"]
+        for m in res["items"]
             .as_array()
-            .ok_or("no memories in the batch answer")?
+            .ok_or("no items in the batch answer")?
         {
             ids.push(m["id"].as_str().ok_or("no id")?.to_owned());
         }

@@ -127,11 +127,6 @@ impl Server {
         self.child.kill().unwrap();
         self.child.wait().unwrap();
     }
-
-    /// The server's resident memory in KiB, from `/proc`.
-    pub(crate) fn rss_kib(&self) -> u64 {
-        rss_kib(self.child.id())
-    }
 }
 
 impl Drop for Server {

@@ -40,10 +40,10 @@ impl Tenant {
     /// A tenant by name: 1 to 64 bytes of ASCII letters, digits, `_`, `-` and `.`.
     pub fn new(name: &str) -> Result<Self> {
         let ok = !name.is_empty()
-            && name.len() <= 64
+            && name.len() <= crate::validate::MAX_TENANT_LEN
             && name
                 .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+                .all(|c| c.is_ascii_alphanumeric() || crate::validate::TENANT_SYMBOLS.contains(c));
         if !ok {
             return Err(Error::invalid_input(
                 "tenant",
@@ -309,18 +309,25 @@ impl ApiKey {
 pub struct NewApiKey {
     /// A label for people (for example who or what uses the key).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::validate::schema::KeyName))]
     pub name: String,
     /// The tenant (default: the caller's).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::Tenant>))]
     pub tenant: Option<String>,
     /// `read`, `write` or `admin` (default `write`).
     #[serde(default = "default_permission")]
     pub permission: Permission,
-    /// Limit the key to these namespaces.
+    /// Limit the key to these namespaces (at least one; leave it out for all).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<Vec<crate::validate::schema::Namespace>>, min_items = 1)
+    )]
     pub namespaces: Option<Vec<String>>,
     /// Seconds until the key expires (default: never).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::TtlSeconds>))]
     pub ttl_seconds: Option<u64>,
 }
 

@@ -302,17 +302,21 @@ impl Webhook {
 #[serde(deny_unknown_fields)]
 pub struct NewWebhook {
     /// Where to POST events (`http` or `https`).
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::validate::schema::WebhookUrl))]
     pub url: String,
     /// Event kinds to receive, such as `memory.add` or `memory.*` (default: every kind).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<crate::validate::schema::EventKindName>))]
     pub kinds: Vec<String>,
     /// Only events of these namespaces (default: all).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::validate::schema::Namespace>>))]
     pub namespaces: Option<Vec<String>>,
     /// Whether deliveries carry each record's data (default false: ids and scope only).
     #[serde(default)]
     pub include_data: bool,
     /// The signing secret (at least 16 characters); made for you when absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::WebhookSecret>))]
     pub secret: Option<String>,
 }

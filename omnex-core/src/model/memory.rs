@@ -256,20 +256,23 @@ impl NewMemory {
 pub struct MemoryUpdate {
     /// New text (the memory is re-embedded).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::Content>))]
     pub content: Option<String>,
     /// New metadata (replaces the whole object).
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::Metadata>))]
     pub metadata: Option<Metadata>,
     /// A precomputed embedding for the new content.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::Embedding>))]
     pub embedding: Option<Vec<f32>>,
-    /// New expiry.
+    /// New expiry, in the future (not with `ttl_seconds`).
     #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>, format = DateTime))]
     pub expires_at: Option<Timestamp>,
-    /// New time to live in seconds from now.
+    /// New time to live in seconds from now (not with `expires_at`).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::validate::schema::TtlSeconds>))]
     pub ttl_seconds: Option<u64>,
 }
 

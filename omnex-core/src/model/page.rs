@@ -39,26 +39,24 @@ impl<T> Page<T> {
     }
 }
 
-/// Cursor of a context listing: the last `(namespace, key)` returned, hex-encoded JSON.
+/// Cursor of a context listing: the last `(namespace, key)` returned, as
+/// `namespace/key` (a namespace never holds `/`). Any valid namespace, `/`, and a
+/// key of printable text is a position, so a cursor's whole rule fits a pattern.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn encode_context_cursor(namespace: &str, key: &str) -> String {
-    let json = serde_json::to_vec(&(namespace, key)).unwrap_or_default();
-    json.iter().map(|b| format!("{b:02x}")).collect()
+    format!("{namespace}/{key}")
 }
 
 /// Reads a cursor made by [`encode_context_cursor`].
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn decode_context_cursor(cursor: &str) -> crate::Result<(String, String)> {
     let bad = || crate::Error::invalid_input("cursor", "is not a cursor returned by this listing");
-    if !cursor.len().is_multiple_of(2) || !cursor.is_ascii() {
+    let (namespace, key) = cursor.split_once('/').ok_or_else(bad)?;
+    crate::validate::namespace(namespace).map_err(|_| bad())?;
+    if key.is_empty() || key.chars().any(char::is_control) {
         return Err(bad());
     }
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&cursor[i..i + 2], 16))
-        .collect::<Result<Vec<u8>, _>>()
-        .map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
+    Ok((namespace.to_owned(), key.to_owned()))
 }
 
 /// Reads a memory-listing cursor (the last id returned).

@@ -99,10 +99,13 @@ impl Omnex {
                 )))
                 .await;
         }
-        if req.name.len() > 128 || req.name.chars().any(char::is_control) {
+        if req.name.len() > validate::MAX_KEY_NAME_LEN || req.name.chars().any(char::is_control) {
             return Err(Error::invalid_input(
                 "name",
-                "must be at most 128 bytes without control characters",
+                format!(
+                    "must be at most {} bytes without control characters",
+                    validate::MAX_KEY_NAME_LEN
+                ),
             ));
         }
         let at = now();
@@ -139,6 +142,13 @@ impl Omnex {
         self.require(Permission::Admin).await?;
         let tenant = match tenant {
             Some("*") if self.principal.operator => None,
+            Some("*") => {
+                return self
+                    .denied_if(Err(Error::forbidden(
+                        "every tenant's keys (`*`) are the operator's to list",
+                    )))
+                    .await
+            }
             Some(t) => Some(Tenant::new(t)?),
             None => Some(self.principal.tenant.clone()),
         };
@@ -279,10 +289,10 @@ impl Omnex {
     pub async fn audit_log(&self, mut req: ListAudit) -> Result<Page<AuditEvent>> {
         self.require(Permission::Admin).await?;
         validate::page_limit(req.limit)?;
+        let asked = req.tenant.as_deref().map(Tenant::new).transpose()?;
         if !self.principal.operator {
-            if let Some(t) = &req.tenant {
-                let asked = Tenant::new(t)?;
-                self.denied_if(self.principal.check_tenant(&asked)).await?;
+            if let Some(asked) = &asked {
+                self.denied_if(self.principal.check_tenant(asked)).await?;
             }
             req.tenant = Some(self.principal.tenant.to_string());
         }

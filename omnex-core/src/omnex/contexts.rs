@@ -178,6 +178,9 @@ impl Omnex {
         if let Some(ns) = &req.namespace {
             validate::namespace(ns)?;
         }
+        if let Some(tag) = &req.tag {
+            validate::tag(tag)?;
+        }
         validate::page_limit(req.limit)?;
         req.namespace = self
             .denied_if(self.principal.read_namespace(req.namespace.take()))

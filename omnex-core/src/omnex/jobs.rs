@@ -11,7 +11,6 @@ use crate::{
 };
 
 /// Most memories in one asynchronous batch.
-const MAX_ASYNC_BATCH: usize = 100_000;
 /// Attempts of a job other than a webhook delivery.
 const JOB_ATTEMPTS: u32 = 3;
 
@@ -88,12 +87,13 @@ impl Omnex {
     /// worker. The batch is checked now, as [`add_memories`](Self::add_memories)
     /// checks it, so a bad item fails here rather than in the job.
     pub async fn add_memories_async(&self, batch: Vec<NewMemory>) -> Result<Job> {
-        if batch.is_empty() || batch.len() > MAX_ASYNC_BATCH {
+        if batch.is_empty() || batch.len() > validate::MAX_ASYNC_BATCH {
             return Err(Error::invalid_input(
                 "memories",
                 format!(
-                    "holds {} items; an asynchronous batch holds 1 to {MAX_ASYNC_BATCH}",
-                    batch.len()
+                    "holds {} items; an asynchronous batch holds 1 to {}",
+                    batch.len(),
+                    validate::MAX_ASYNC_BATCH
                 ),
             ));
         }

@@ -9,6 +9,7 @@ use axum::{
 };
 use omnex_core::{
     model::{ApiKey, AuditEvent, CreatedApiKey, ListAudit, NewApiKey, Page},
+    validate::schema,
     Omnex,
 };
 use serde::Deserialize;
@@ -37,8 +38,6 @@ pub(crate) fn routes() -> Router<Omnex> {
     request_body = NewApiKey,
     responses(
         (status = 201, description = "The new key, shown once", body = CreatedApiKey),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The credentials may not make this key", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -55,6 +54,7 @@ pub(crate) async fn create_key(
 #[into_params(parameter_in = Query)]
 pub(crate) struct KeyListParams {
     /// Another tenant's keys (needs the server's `--api-key`); `*` for every tenant's.
+    #[param(value_type = Option<schema::TenantOrAll>)]
     pub tenant: Option<String>,
 }
 
@@ -64,7 +64,6 @@ pub(crate) struct KeyListParams {
     params(KeyListParams),
     responses(
         (status = 200, description = "The keys", body = Vec<ApiKey>),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -89,7 +88,6 @@ pub(crate) struct KeyPath {
     params(KeyPath),
     responses(
         (status = 200, description = "The revoked key", body = ApiKey),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such key in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
@@ -108,12 +106,15 @@ pub(crate) async fn revoke_key(
 pub(crate) struct AuditParams {
     /// Only this tenant's events (another tenant's needs the server's `--api-key`;
     /// a tenant admin sees its own tenant's).
+    #[param(value_type = Option<schema::Tenant>)]
     pub tenant: Option<String>,
     /// Only this action, such as `auth.failed` or `key.created`.
     pub action: Option<String>,
     /// Page size (default 50, at most 1000).
+    #[param(value_type = Option<schema::PageLimit>)]
     pub limit: Option<usize>,
-    /// The `next_cursor` of the previous page.
+    /// The `next_cursor` of the previous page: a position in the log.
+    #[param(value_type = Option<i64>)]
     pub cursor: Option<String>,
 }
 
@@ -124,8 +125,6 @@ pub(crate) struct AuditParams {
     params(AuditParams),
     responses(
         (status = 200, description = "One page", body = Page<AuditEvent>),
-        (status = 400, description = "Bad limit or cursor", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
     )
 )]

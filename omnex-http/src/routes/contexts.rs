@@ -8,6 +8,7 @@ use axum::{
 };
 use omnex_core::{
     model::{Context, ListContexts, Page, PutContext},
+    validate::schema,
     Omnex,
 };
 use serde::Deserialize;
@@ -30,17 +31,21 @@ pub(crate) fn routes() -> Router<Omnex> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct PutContextBody {
     /// Any JSON value (at most 1 MiB serialized).
+    #[schema(value_type = schema::JsonValue)]
     pub value: serde_json::Value,
     /// Tags for filtering listings; replaces the stored tags.
     #[serde(default)]
+    #[schema(value_type = schema::Tags)]
     pub tags: Vec<String>,
-    /// Only write if the stored version is this one; else 409.
+    /// Only write if the stored version is this one (0: only if there is none); else 409.
     #[serde(default)]
+    #[schema(value_type = Option<schema::Version>)]
     pub if_version: Option<u64>,
-    /// Expire the context this many seconds from now.
+    /// Expire the context this many seconds from now (not with `expires_at`).
     #[serde(default)]
+    #[schema(value_type = Option<schema::TtlSeconds>)]
     pub ttl_seconds: Option<u64>,
-    /// Expire the context at this time (RFC 3339), instead of `ttl_seconds`.
+    /// Expire the context at this time (RFC 3339), in the future (not with `ttl_seconds`).
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -51,8 +56,10 @@ pub(crate) struct PutContextBody {
 #[into_params(parameter_in = Path)]
 pub(crate) struct ContextPath {
     /// Namespace: 1–128 ASCII letters, digits, `_ - . : @`.
+    #[param(value_type = schema::Namespace)]
     namespace: String,
     /// Key inside the namespace; may contain `/`.
+    #[param(value_type = schema::ContextKey)]
     key: String,
 }
 
@@ -61,6 +68,7 @@ pub(crate) struct ContextPath {
 #[into_params(parameter_in = Query)]
 pub(crate) struct DeleteParams {
     /// Only delete if the stored version is this one; else 409.
+    #[param(value_type = Option<schema::Version>)]
     if_version: Option<u64>,
 }
 
@@ -69,14 +77,18 @@ pub(crate) struct DeleteParams {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// Only this namespace.
+    #[param(value_type = Option<schema::Namespace>)]
     namespace: Option<String>,
     /// Only contexts with this tag.
+    #[param(value_type = Option<schema::Tag>)]
     tag: Option<String>,
     /// Only keys starting with this prefix.
     prefix: Option<String>,
     /// Page size, 1–1000 (default 50).
+    #[param(value_type = Option<schema::PageLimit>)]
     limit: Option<usize>,
     /// `next_cursor` of the previous page.
+    #[param(value_type = Option<schema::ContextCursor>)]
     cursor: Option<String>,
 }
 
@@ -90,11 +102,7 @@ pub(crate) struct ListParams {
     responses(
         (status = 201, description = "Created", body = Context),
         (status = 200, description = "Replaced", body = Context),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`if_version` does not match the stored version", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn put_context(
@@ -165,7 +173,6 @@ pub(crate) async fn delete_context(
     params(ListParams),
     responses(
         (status = 200, description = "One page", body = Page<Context>),
-        (status = 400, description = "Bad filter, limit or cursor", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_contexts(

@@ -16,6 +16,7 @@ use axum::{
 use futures::Stream;
 use omnex_core::{
     model::{Event, EventKind, EventPage, MemoryId},
+    validate::schema,
     Changes, Omnex,
 };
 use serde::Deserialize;
@@ -50,15 +51,18 @@ pub(crate) struct ChangesParams {
     /// `Last-Event-ID` header takes its place on a reconnect.
     pub since: Option<i64>,
     /// Only these namespaces, comma-separated.
+    #[param(value_type = Option<schema::NamespaceList>)]
     pub namespace: Option<String>,
     /// Only these kinds, comma-separated: `memory.add`, `memory.update`,
     /// `memory.delete`, `memory.expire`, `context.put`, `context.delete`,
     /// `context.expire`, or `memory.*`, `context.*`.
+    #[param(value_type = Option<schema::EventKindList>)]
     pub kind: Option<String>,
     /// Include each record's data (content and metadata, or value and tags).
     #[serde(default)]
     pub include_data: bool,
     /// Page size (default 100, at most 1000; pages only).
+    #[param(value_type = Option<schema::PageLimit>)]
     pub limit: Option<usize>,
 }
 
@@ -102,8 +106,6 @@ impl ChangesParams {
     params(ChangesParams),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
-        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A namespace the caller may not read", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -195,8 +197,6 @@ fn event_json(e: &Event) -> String {
     params(ChangesParams, ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this position (sent by reconnecting clients)")),
     responses(
         (status = 200, description = "text/event-stream of events", content_type = "text/event-stream"),
-        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "A namespace the caller may not read", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -236,7 +236,6 @@ pub(crate) async fn stream(
     responses(
         (status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, description = "Invalid parameters, or not a WebSocket request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn websocket(
@@ -291,6 +290,7 @@ pub(crate) struct HistoryParams {
     /// Changes after this position (the `next` of the previous page).
     pub since: Option<i64>,
     /// Page size (default 100, at most 1000).
+    #[param(value_type = Option<schema::PageLimit>)]
     pub limit: Option<usize>,
 }
 
@@ -299,6 +299,7 @@ pub(crate) struct HistoryParams {
 #[into_params(parameter_in = Path)]
 pub(crate) struct MemoryPath {
     /// The memory id.
+    #[param(value_type = MemoryId)]
     pub id: String,
 }
 
@@ -310,8 +311,6 @@ pub(crate) struct MemoryPath {
     params(MemoryPath, HistoryParams),
     responses(
         (status = 200, description = "The memory's changes", body = EventPage),
-        (status = 400, description = "Invalid id or parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No history for this id in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -333,8 +332,10 @@ pub(crate) async fn memory_history(
 #[into_params(parameter_in = Path)]
 pub(crate) struct ContextPath {
     /// The namespace.
+    #[param(value_type = schema::Namespace)]
     pub namespace: String,
     /// The key.
+    #[param(value_type = schema::ContextKey)]
     pub key: String,
 }
 
@@ -346,8 +347,6 @@ pub(crate) struct ContextPath {
     params(ContextPath, HistoryParams),
     responses(
         (status = 200, description = "The context's changes", body = EventPage),
-        (status = 400, description = "Invalid namespace, key or parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No history for this key in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]

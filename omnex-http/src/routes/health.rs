@@ -29,14 +29,14 @@ pub(crate) struct Status {
 }
 
 /// The process is up.
-#[utoipa::path(get, path = "/healthz", tag = "health",
+#[utoipa::path(get, path = "/healthz", tag = "health", security(()),
     responses((status = 200, description = "Up", body = Status)))]
 pub(crate) async fn healthz() -> Json<Status> {
     Json(Status { status: "ok" })
 }
 
 /// Every backend (store, index) answers.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[utoipa::path(get, path = "/readyz", tag = "health", security(()),
     responses(
         (status = 200, description = "Ready", body = Status),
         (status = 503, description = "A backend cannot be reached", body = crate::error::Problem, content_type = "application/problem+json"),

@@ -9,6 +9,7 @@ use axum::{
 };
 use omnex_core::{
     model::{Job, JobKind, JobStatus, ListJobs, NewWebhook, Page, Webhook},
+    validate::schema,
     Omnex,
 };
 use serde::Deserialize;
@@ -36,9 +37,10 @@ pub(crate) struct StartJob {
     /// `import`, `export`, `reindex` or `cleanup` (an asynchronous batch of
     /// memories is `POST /memories/batch` with `async: true`).
     pub kind: String,
-    /// For `import`: the records of an export (`omnex export`), one JSON object a
-    /// line.
+    /// For `import` (and only for it): the records of an export (`omnex export`), one
+    /// JSON object a line.
     #[serde(default)]
+    #[schema(value_type = Option<schema::NonBlankText>)]
     pub records: Option<String>,
 }
 
@@ -49,11 +51,7 @@ pub(crate) struct StartJob {
     request_body = StartJob,
     responses(
         (status = 202, description = "Queued; follow it at /jobs/{id}", body = Job),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "The credentials may not start this job", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn start_job(
@@ -86,10 +84,13 @@ pub(crate) async fn start_job(
 #[into_params(parameter_in = Query)]
 pub(crate) struct JobListParams {
     /// Only this kind: `embed`, `import`, `export`, `reindex`, `cleanup`, `webhook`.
+    #[param(value_type = Option<JobKind>)]
     pub kind: Option<String>,
     /// Only this status: `queued`, `running`, `done`, `cancelled`, `dead`.
+    #[param(value_type = Option<JobStatus>)]
     pub status: Option<String>,
     /// Page size (default 50, at most 1000).
+    #[param(value_type = Option<schema::PageLimit>)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -101,8 +102,6 @@ pub(crate) struct JobListParams {
     params(JobListParams),
     responses(
         (status = 200, description = "A page of jobs", body = Page<Job>),
-        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_jobs(
@@ -121,11 +120,21 @@ pub(crate) async fn list_jobs(
     Ok(Json(page))
 }
 
-/// Path of one job or webhook.
+/// Path of one job.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
-pub(crate) struct IdPath {
-    /// Its id.
+pub(crate) struct JobPath {
+    /// The job's id (a UUID).
+    #[param(format = Uuid)]
+    pub id: String,
+}
+
+/// Path of one webhook.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct WebhookPath {
+    /// The webhook's id: `wh_` and 12 letters or digits.
+    #[param(pattern = "^wh_[A-Za-z0-9]{12}$")]
     pub id: String,
 }
 
@@ -133,16 +142,15 @@ pub(crate) struct IdPath {
 /// output.
 #[utoipa::path(
     get, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(IdPath),
+    params(JobPath),
     responses(
         (status = 200, description = "The job", body = Job),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_job(
     omnex: Caller,
-    AppPath(p): AppPath<IdPath>,
+    AppPath(p): AppPath<JobPath>,
 ) -> Result<Json<Job>, ApiError> {
     Ok(Json(without_records(omnex.get_job(&p.id).await?)))
 }
@@ -159,17 +167,16 @@ fn without_records(mut job: Job) -> Job {
 /// it wrote before stays).
 #[utoipa::path(
     delete, path = "/api/v1/jobs/{id}", tag = "jobs",
-    params(IdPath),
+    params(JobPath),
     responses(
         (status = 200, description = "The job as it now is", body = Job),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs write", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn cancel_job(
     omnex: Caller,
-    AppPath(p): AppPath<IdPath>,
+    AppPath(p): AppPath<JobPath>,
 ) -> Result<Json<Job>, ApiError> {
     Ok(Json(without_records(omnex.cancel_job(&p.id).await?)))
 }
@@ -178,17 +185,16 @@ pub(crate) async fn cancel_job(
 /// `omnex export`, which `POST /jobs` with `kind: import` reads back).
 #[utoipa::path(
     get, path = "/api/v1/jobs/{id}/output", tag = "jobs",
-    params(IdPath),
+    params(JobPath),
     responses(
         (status = 200, description = "The export", content_type = "application/x-ndjson"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin, not limited to namespaces", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such job, or it has no records (yet)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn job_output(
     omnex: Caller,
-    AppPath(p): AppPath<IdPath>,
+    AppPath(p): AppPath<JobPath>,
 ) -> Result<Response, ApiError> {
     let text = omnex.job_output(&p.id).await?;
     Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], text).into_response())
@@ -204,10 +210,7 @@ pub(crate) async fn job_output(
     request_body = NewWebhook,
     responses(
         (status = 201, description = "The webhook, with its secret", body = Webhook),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn create_webhook(
@@ -222,7 +225,6 @@ pub(crate) async fn create_webhook(
     get, path = "/api/v1/webhooks", tag = "webhooks",
     responses(
         (status = 200, description = "The webhooks", body = Vec<Webhook>),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -233,17 +235,16 @@ pub(crate) async fn list_webhooks(omnex: Caller) -> Result<Json<Vec<Webhook>>, A
 /// Read a webhook (without its secret).
 #[utoipa::path(
     get, path = "/api/v1/webhooks/{id}", tag = "webhooks",
-    params(IdPath),
+    params(WebhookPath),
     responses(
         (status = 200, description = "The webhook", body = Webhook),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn get_webhook(
     omnex: Caller,
-    AppPath(p): AppPath<IdPath>,
+    AppPath(p): AppPath<WebhookPath>,
 ) -> Result<Json<Webhook>, ApiError> {
     Ok(Json(omnex.get_webhook(&p.id).await?))
 }
@@ -251,17 +252,16 @@ pub(crate) async fn get_webhook(
 /// Delete a webhook; its queued deliveries are cancelled.
 #[utoipa::path(
     delete, path = "/api/v1/webhooks/{id}", tag = "webhooks",
-    params(IdPath),
+    params(WebhookPath),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn delete_webhook(
     omnex: Caller,
-    AppPath(p): AppPath<IdPath>,
+    AppPath(p): AppPath<WebhookPath>,
 ) -> Result<StatusCode, ApiError> {
     omnex.delete_webhook(&p.id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -273,8 +273,10 @@ pub(crate) async fn delete_webhook(
 #[into_params(parameter_in = Query)]
 pub(crate) struct DeliveryParams {
     /// Only this status; `dead` is the dead-letter list.
+    #[param(value_type = Option<JobStatus>)]
     pub status: Option<String>,
     /// Page size (default 50, at most 1000).
+    #[param(value_type = Option<schema::PageLimit>)]
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -284,18 +286,16 @@ pub(crate) struct DeliveryParams {
 /// `status=dead` lists the ones that failed their last attempt.
 #[utoipa::path(
     get, path = "/api/v1/webhooks/{id}/deliveries", tag = "webhooks",
-    params(IdPath, DeliveryParams),
+    params(WebhookPath, DeliveryParams),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<Job>),
-        (status = 400, description = "Invalid parameters", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid credentials", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Needs admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such webhook in the caller's tenant", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn deliveries(
     omnex: Caller,
-    AppPath(p): AppPath<IdPath>,
+    AppPath(p): AppPath<WebhookPath>,
     AppQuery(q): AppQuery<DeliveryParams>,
 ) -> Result<Json<Page<Job>>, ApiError> {
     let status = q.status.as_deref().map(JobStatus::parse).transpose()?;

@@ -10,7 +10,8 @@ use omnex_core::{
         Filter, ListMemories, Memory, MemoryId, MemoryUpdate, Metadata, NewMemory, Page, ScopeArgs,
         SearchHit, SearchMode, SearchRequest,
     },
-    validate, Omnex,
+    validate::{self, schema},
+    Omnex,
 };
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -37,30 +38,37 @@ pub(crate) fn routes() -> Router<Omnex> {
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewMemoryBody {
     /// The text to remember (not blank, at most 64 KiB).
+    #[schema(value_type = schema::Content)]
     pub content: String,
     /// Caller data: a JSON object (at most 64 KiB).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = schema::Metadata)]
     pub metadata: Metadata,
     /// Namespace (default `default`).
     #[serde(default)]
+    #[schema(value_type = Option<schema::Namespace>)]
     pub namespace: Option<String>,
     /// The user the memory is about.
     #[serde(default)]
+    #[schema(value_type = Option<schema::ScopeId>)]
     pub user_id: Option<String>,
     /// The agent that keeps it.
     #[serde(default)]
+    #[schema(value_type = Option<schema::ScopeId>)]
     pub agent_id: Option<String>,
     /// The conversation or run it comes from.
     #[serde(default)]
+    #[schema(value_type = Option<schema::ScopeId>)]
     pub session_id: Option<String>,
     /// A precomputed embedding of the index dimension; else the server embeds `content`.
     #[serde(default)]
+    #[schema(value_type = Option<schema::Embedding>)]
     pub embedding: Option<Vec<f32>>,
-    /// Expire the memory this many seconds from now.
+    /// Expire the memory this many seconds from now (not with `expires_at`).
     #[serde(default)]
+    #[schema(value_type = Option<schema::TtlSeconds>)]
     pub ttl_seconds: Option<u64>,
-    /// Expire the memory at this time (RFC 3339), instead of `ttl_seconds`.
+    /// Expire the memory at this time (RFC 3339), in the future (not with `ttl_seconds`).
     #[serde(default)]
     #[schema(value_type = Option<String>, format = DateTime)]
     pub expires_at: Option<chrono::DateTime<chrono::Utc>>,
@@ -85,6 +93,7 @@ impl From<NewMemoryBody> for NewMemory {
 #[serde(deny_unknown_fields)]
 pub(crate) struct BatchBody {
     /// 1–1000 memories, written all or nothing; with `async`, up to 100,000.
+    #[schema(min_items = 1)]
     pub memories: Vec<NewMemoryBody>,
     /// Queue the batch as a job and answer 202 at once: the memories are checked
     /// now and embedded and written by a worker (follow it at `/jobs/{id}`).
@@ -107,10 +116,12 @@ pub(crate) struct SearchBody {
     /// The text to search for: embedded for the semantic leg (unless `vector` is
     /// given), analyzed into terms for the keyword leg.
     #[serde(default)]
+    #[schema(value_type = Option<schema::Content>)]
     pub query: Option<String>,
     /// A query vector of the index dimension for the semantic leg. With `query`,
     /// a hybrid search with the caller's vector.
     #[serde(default)]
+    #[schema(value_type = Option<schema::Embedding>)]
     pub vector: Option<Vec<f32>>,
     /// `semantic`, `keyword` or `hybrid`. Default: `hybrid` for a query text when the
     /// server has an embedder or a `vector` is given, `keyword` for a query text
@@ -119,44 +130,55 @@ pub(crate) struct SearchBody {
     pub mode: Option<SearchMode>,
     /// How many hits, 1–100 (default 10).
     #[serde(default)]
+    #[schema(value_type = Option<schema::SearchLimit>)]
     pub limit: Option<usize>,
     /// Only this namespace.
     #[serde(default)]
+    #[schema(value_type = Option<schema::Namespace>)]
     pub namespace: Option<String>,
     /// Only this user.
     #[serde(default)]
+    #[schema(value_type = Option<schema::ScopeId>)]
     pub user_id: Option<String>,
     /// Only this agent.
     #[serde(default)]
+    #[schema(value_type = Option<schema::ScopeId>)]
     pub agent_id: Option<String>,
     /// Only this session.
     #[serde(default)]
+    #[schema(value_type = Option<schema::ScopeId>)]
     pub session_id: Option<String>,
     /// Metadata equality filter: every key must match (strings, numbers, booleans, null).
     #[serde(default)]
-    #[schema(value_type = Object)]
+    #[schema(value_type = schema::MetadataFilter)]
     pub filter: Metadata,
     /// Drop hits whose final `score` is below this: cosine similarity (-1 to 1) in
     /// `semantic` mode, BM25 (0 and up) in `keyword` mode, the fused score (0 to 1) in
     /// `hybrid` mode.
     #[serde(default)]
+    #[schema(value_type = Option<schema::MinScore>)]
     pub min_score: Option<f32>,
     /// Reciprocal-rank fusion constant `k` in `weight / (k + rank)` (default 10).
     #[serde(default)]
+    #[schema(value_type = Option<schema::RrfK>)]
     pub rrf_k: Option<f32>,
     /// Weight of the semantic leg in the fusion (default 1).
     #[serde(default)]
+    #[schema(value_type = Option<schema::LegWeight>)]
     pub semantic_weight: Option<f32>,
     /// Weight of the keyword leg in the fusion (default 1).
     #[serde(default)]
+    #[schema(value_type = Option<schema::LegWeight>)]
     pub keyword_weight: Option<f32>,
     /// Decay older memories: one half-life (`"30d"`, `"12h"`, `"90m"`, `"2w"`) since
     /// its last update halves a memory's score. Off by default.
     #[serde(default)]
+    #[schema(value_type = Option<schema::HalfLife>)]
     pub recency_half_life: Option<String>,
     /// Multiply each score by `1 + value` of this numeric metadata field (for example
     /// `"importance"`; missing or negative counts as 0). Off by default.
     #[serde(default)]
+    #[schema(value_type = Option<schema::FieldName>)]
     pub boost_field: Option<String>,
     /// Return with each hit its rank and score in each leg and the signals applied.
     #[serde(default)]
@@ -178,6 +200,7 @@ pub(crate) struct SearchResponse {
 #[into_params(parameter_in = Path)]
 pub(crate) struct IdPath {
     /// The memory id (a UUID).
+    #[param(value_type = omnex_core::model::MemoryId)]
     id: String,
 }
 
@@ -195,19 +218,25 @@ pub(crate) struct IncludeParams {
 #[into_params(parameter_in = Query)]
 pub(crate) struct ListParams {
     /// Only this namespace.
+    #[param(value_type = Option<schema::Namespace>)]
     namespace: Option<String>,
     /// Only this user.
+    #[param(value_type = Option<schema::ScopeId>)]
     user_id: Option<String>,
     /// Only this agent.
+    #[param(value_type = Option<schema::ScopeId>)]
     agent_id: Option<String>,
     /// Only this session.
+    #[param(value_type = Option<schema::ScopeId>)]
     session_id: Option<String>,
     /// Metadata equality filter as a JSON object, for example `{"topic":"sport"}`
     /// (URL-encoded): every key must match, as in search.
     filter: Option<String>,
     /// Page size, 1–1000 (default 50).
+    #[param(value_type = Option<schema::PageLimit>)]
     limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: the last memory's id.
+    #[param(value_type = Option<omnex_core::model::MemoryId>)]
     cursor: Option<String>,
     /// Include each memory's `embedding`.
     #[serde(default)]
@@ -235,11 +264,6 @@ fn parse_id(id: &str) -> Result<MemoryId, ApiError> {
     post, path = "/api/v1/memories", tag = "memories", request_body = NewMemoryBody, params(IncludeParams),
     responses(
         (status = 201, description = "Stored", body = Memory),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Body is not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "JSON of the wrong shape", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Embedder or store unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn add_memory(
@@ -258,8 +282,7 @@ pub(crate) async fn add_memory(
     responses(
         (status = 201, description = "All stored, in input order", body = BatchResponse),
         (status = 202, description = "Queued as a job (`async: true`)", body = omnex_core::model::Job),
-        (status = 400, description = "One item is invalid; nothing was stored", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "One item is invalid (the detail says which); nothing was stored", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn add_memories(
@@ -304,7 +327,6 @@ pub(crate) async fn get_memory(
     patch, path = "/api/v1/memories/{id}", tag = "memories", params(IdPath, IncludeParams), request_body = MemoryUpdate,
     responses(
         (status = 200, description = "The updated memory", body = Memory),
-        (status = 400, description = "Invalid input", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such memory", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -339,7 +361,6 @@ pub(crate) async fn delete_memory(
     get, path = "/api/v1/memories", tag = "memories", params(ListParams),
     responses(
         (status = 200, description = "One page", body = Page<Memory>),
-        (status = 400, description = "Bad scope, limit or cursor", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn list_memories(
@@ -369,7 +390,6 @@ pub(crate) async fn list_memories(
     responses(
         (status = 200, description = "Hits, best first", body = SearchResponse),
         (status = 400, description = "Invalid input (for example a vector of the wrong dimension)", body = Problem, content_type = "application/problem+json"),
-        (status = 503, description = "Embedder unavailable", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn search(
