@@ -134,13 +134,7 @@ impl Embedder for GoneEmbedder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bodies_are_objects_and_integral_floats_are_integers() {
     // JSON Schema counts `75.0` as an integer; so does the server, where it wants one.
-    let omnex = Omnex::builder()
-        .store(Arc::new(SqliteStore::in_memory().await.unwrap()))
-        .index(Arc::new(ExactIndex::new(8)))
-        .build()
-        .await
-        .unwrap();
-    let s = TestServer::serve(omnex, ServerOptions::default(), None).await;
+    let s = TestServer::small(ServerOptions::default()).await;
     let path = "/api/v1/contexts/ns/floats";
     let (status, created) = s
         .put(

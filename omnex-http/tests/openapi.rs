@@ -5,14 +5,10 @@
 
 mod common;
 
-use std::{collections::BTreeSet, sync::Arc};
+use std::collections::BTreeSet;
 
 use common::TestServer;
-use omnex_core::{
-    backend::{exact::ExactIndex, sqlite::SqliteStore},
-    model::NewApiKey,
-    validate, Omnex,
-};
+use omnex_core::{model::NewApiKey, validate};
 use omnex_http::ServerOptions;
 use serde_json::{json, Value};
 
@@ -194,17 +190,6 @@ fn input_rules_come_from_the_core() {
     }));
 }
 
-/// An embedded server without an embedder, with vectors of 8 dimensions.
-async fn small_server(opts: ServerOptions) -> TestServer {
-    let omnex = Omnex::builder()
-        .store(Arc::new(SqliteStore::in_memory().await.unwrap()))
-        .index(Arc::new(ExactIndex::new(8)))
-        .build()
-        .await
-        .unwrap();
-    TestServer::serve(omnex, opts, None).await
-}
-
 async fn served_document(s: &TestServer) -> Value {
     let res = s.http.get(s.url("/openapi.json")).send().await.unwrap();
     assert_eq!(res.status(), 200);
@@ -234,7 +219,7 @@ async fn served_document_says_whether_a_key_is_needed() {
     let committed: Value = serde_json::from_str(omnex_http::openapi_json()).unwrap();
     assert_eq!(committed["security"], json!([{"api_key": []}]));
 
-    let keyed = small_server(ServerOptions {
+    let keyed = TestServer::small(ServerOptions {
         api_key: Some("s3cret-key".into()),
         ..ServerOptions::default()
     })
@@ -249,7 +234,7 @@ async fn served_document_says_whether_a_key_is_needed() {
         .get("minItems")
         .is_none());
 
-    let open = small_server(ServerOptions::default()).await;
+    let open = TestServer::small(ServerOptions::default()).await;
     let doc = served_document(&open).await;
     assert!(!needs_key(&doc), "an open server's operations need no key");
     assert!(

@@ -21,7 +21,7 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{env_or, layouts, until_search_finds, Server};
+use crate::support::{env_or, get_json, layouts, until_search_finds, Server};
 
 const WRITERS: usize = 8;
 /// Each writer keeps at most this many memories, so one search can return them all.
@@ -220,20 +220,13 @@ async fn write_until_killed(
     }
 }
 
-async fn get(http: &reqwest::Client, url: String) -> (StatusCode, Value) {
-    let res = http.get(url).send().await.unwrap();
-    let status = res.status();
-    let body = res.json().await.unwrap_or(Value::Null);
-    (status, body)
-}
-
 /// Checks one writer's namespace against what it was told, resolves the writes in
 /// flight at the kill to what the server kept, and returns the settled model.
 async fn verify(http: &reqwest::Client, server: &Server, w: usize, mut me: Writer) -> Writer {
     let mut in_flight = 0;
     let mut kept = 0;
     for (id, known) in &mut me.memories {
-        let (status, body) = get(http, server.url(&format!("/memories/{id}"))).await;
+        let (status, body) = get_json(http, server.url(&format!("/memories/{id}"))).await;
         let now = match status {
             StatusCode::OK => Some(body["content"].as_str().unwrap().to_owned()),
             StatusCode::NOT_FOUND => None,
@@ -260,7 +253,7 @@ async fn verify(http: &reqwest::Client, server: &Server, w: usize, mut me: Write
     in_flight += me.unacked_adds.len() as u64;
     // Every memory in the namespace is one this writer knows, or an unacknowledged
     // add kept whole (its exact content and metadata).
-    let (status, page) = get(
+    let (status, page) = get_json(
         http,
         server.url(&format!("/memories?namespace={}&limit=1000", me.ns)),
     )
@@ -297,7 +290,8 @@ async fn verify(http: &reqwest::Client, server: &Server, w: usize, mut me: Write
     );
 
     for (key, known) in &mut me.contexts {
-        let (status, body) = get(http, server.url(&format!("/contexts/{}/{key}", me.ns))).await;
+        let (status, body) =
+            get_json(http, server.url(&format!("/contexts/{}/{key}", me.ns))).await;
         let now = match status {
             StatusCode::OK => Some((body["version"].as_u64().unwrap(), body["value"].clone())),
             StatusCode::NOT_FOUND => None,

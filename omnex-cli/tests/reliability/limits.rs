@@ -12,7 +12,7 @@ use std::{
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use crate::support::{rss_kib, until_search_finds, Server};
+use crate::support::{get_json, rss_kib, until_search_finds, Server};
 
 /// A small tmpfs mounted for the test, unmounted when dropped.
 struct Tmpfs(PathBuf);
@@ -124,14 +124,8 @@ async fn a_full_disk_gives_a_clear_error_and_keeps_the_data() {
     assert!(refused > 0, "the disk never filled");
     // Reads go on while the disk is full.
     for (id, content) in &acked {
-        let m: Value = http
-            .get(server.url(&format!("/memories/{id}")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (status, m) = get_json(&http, server.url(&format!("/memories/{id}"))).await;
+        assert_eq!(status, StatusCode::OK);
         assert_eq!(m["content"], content.as_str());
     }
 
@@ -167,14 +161,9 @@ async fn a_full_disk_gives_a_clear_error_and_keeps_the_data() {
         )
         .await;
     }
-    let ctx: Value = http
-        .get(server.url("/contexts/disk/settings"))
-        .send()
+    let ctx = get_json(&http, server.url("/contexts/disk/settings"))
         .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .1;
     assert_eq!(ctx["value"], json!({"theme": "dark"}));
     eprintln!(
         "RESULT full disk: {refused} writes refused with 503 while full, {} acknowledged writes intact after space returned and a SIGKILL",
@@ -240,14 +229,7 @@ async fn oversized_and_deeply_nested_json_are_refused_with_problems() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::CREATED);
-    let back: Value = http
-        .get(server.url("/contexts/limits/deep"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let back = get_json(&http, server.url("/contexts/limits/deep")).await.1;
     assert_eq!(back["value"], value);
     // A memory's metadata nested too deep is refused the same way.
     let meta = format!("{}{}", "{\"a\":".repeat(200), "}".repeat(200));

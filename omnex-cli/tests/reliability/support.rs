@@ -154,6 +154,17 @@ pub(crate) fn free_port() -> u16 {
         .port()
 }
 
+/// GETs `url`: its status and JSON body (`null` when it has none).
+pub(crate) async fn get_json(
+    http: &reqwest::Client,
+    url: String,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let res = http.get(url).send().await.unwrap();
+    let status = res.status();
+    let body = res.json().await.unwrap_or(serde_json::Value::Null);
+    (status, body)
+}
+
 /// Searches `namespace` in `mode` with `query` until the hits are exactly `ids`
 /// (sorted), or panics after `limit` with the difference.
 pub(crate) async fn until_search_finds(

@@ -28,6 +28,23 @@ impl TestServer {
         Self::serve(omnex, opts, Some(dir)).await
     }
 
+    /// An in-memory engine without an embedder, with vectors of 8 dimensions.
+    pub async fn small(opts: ServerOptions) -> Self {
+        let omnex = Omnex::builder()
+            .store(std::sync::Arc::new(
+                omnex_core::backend::sqlite::SqliteStore::in_memory()
+                    .await
+                    .unwrap(),
+            ))
+            .index(std::sync::Arc::new(
+                omnex_core::backend::exact::ExactIndex::new(8),
+            ))
+            .build()
+            .await
+            .unwrap();
+        Self::serve(omnex, opts, None).await
+    }
+
     /// Serves an already built `Omnex`.
     pub async fn serve(omnex: Omnex, opts: ServerOptions, dir: Option<tempfile::TempDir>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
